@@ -1,0 +1,121 @@
+// Typed configuration (DESIGN §4 "Config sections"). Loaded from YAML with `include:` fragments,
+// then `--set a.b=v` overrides, then validated: every error names the file, the line, the key and
+// what is allowed (an unknown key also suggests the nearest valid one).
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace dsa::config {
+
+struct ModelConfig {
+  int64_t vocab_size = 4096;
+  int64_t d_model = 256;
+  int64_t n_layers = 4;
+  int64_t n_heads = 8;
+  int64_t n_kv_heads = 0;  // 0 in YAML means "same as n_heads"; resolved on load
+  int64_t d_ff = 688;
+  int64_t seq_len = 256;
+  bool tie_embeddings = true;
+  double rope_theta = 10000.0;
+  double norm_eps = 1e-5;
+  double init_std = 0.02;
+  int64_t head_dim() const { return d_model / n_heads; }
+};
+
+// Lightning indexer (DESIGN §4); used from the DSA stages on.
+struct IndexerConfig {
+  int64_t heads = 4;
+  int64_t dim = 64;
+  int64_t rope_dims = -1;  // -1 means dim / 2; resolved on load
+  bool weights = true;
+  std::string precision = "fp32";  // fp32 | bf16 | fp16 | fp8 | int8 | int4
+};
+
+// Selection strategy and k rule (DESIGN §5).
+struct SelectionConfig {
+  std::string strategy = "topk";  // topk | sliding_window | local_global | hierarchical | dense
+  int64_t k = 64;
+};
+
+struct StageConfig {
+  std::string name = "dense";    // dense | warmup | sparse
+  int64_t steps = 0;             // > 0
+  double lr = 3e-3;              // main model peak learning rate
+  double indexer_lr = 1e-3;      // indexer peak learning rate
+  int64_t warmup_steps = 0;      // linear warm-up from 0 to the peak over these steps
+  std::string decay = "cosine";  // cosine | linear | constant (after warm-up)
+  double min_lr_ratio = 0.1;     // cosine/linear decay ends at peak * min_lr_ratio
+  int64_t k = 0;                 // 0: use selection.k
+};
+
+struct OptimizerConfig {
+  double beta1 = 0.9;
+  double beta2 = 0.95;
+  double eps = 1e-8;
+  double weight_decay = 0.1;
+  double grad_clip = 1.0;            // global-norm clip per parameter group; 0 disables
+  bool decay_norms_and_embeddings = false;
+};
+
+struct DataConfig {
+  std::string source = "kjv";          // "kjv" or a list of UTF-8 text files (see sources)
+  std::vector<std::string> files;      // text files for `prepare` when source is "files"
+  std::string dir = "data/prepared/kjv";  // prepared shards + tokenizer live here
+  std::string train_shards;            // glob; empty: <dir>/train_*.bin
+  std::string val_shards;              // glob; empty: <dir>/val_*.bin
+  std::string tokenizer;               // path; empty: <dir>/tokenizer.dsatok; "none": no tokenizer
+  int64_t val_every = 20;              // chapter/block i goes to validation when i % val_every == 0
+};
+
+struct TrainConfig {
+  int64_t batch_size = 16;
+  uint64_t seed = 1337;
+  std::string device = "auto";  // auto | cpu | cuda
+  int64_t eval_every = 100;     // 0: only the final evaluation
+  int64_t eval_batches = 8;     // batches per periodic evaluation (the final one covers all of val)
+  int64_t ckpt_every = 0;       // 0: only the final checkpoint
+  int64_t log_every = 10;       // terminal progress line every n steps (metrics.jsonl gets every step)
+  int64_t threads = 0;          // CPU threads; 0: all cores
+};
+
+struct RunConfig {
+  std::string name = "run";
+  std::string dir = "runs";
+};
+
+struct Config {
+  ModelConfig model;
+  IndexerConfig indexer;
+  SelectionConfig selection;
+  std::vector<StageConfig> stages;  // schedule.stages
+  OptimizerConfig optimizer;
+  DataConfig data;
+  TrainConfig train;
+  RunConfig run;
+
+  int64_t total_steps() const {
+    int64_t total = 0;
+    for (const StageConfig& stage : stages) total += stage.steps;
+    return total;
+  }
+};
+
+// Loads `path` (following `include:` lists, relative to the including file, merged in order, later
+// keys win), applies overrides of the form "a.b=v" (list items by index: "schedule.stages.0.steps=5"),
+// validates and resolves derived defaults. Throws dsa::Error naming file:line, key and what is allowed.
+Config load(const std::string& path, const std::vector<std::string>& overrides = {});
+
+// Parses YAML text (no includes allowed) — used for the config embedded in checkpoints.
+// `origin` names the text in error messages.
+Config parse(const std::string& yaml_text, const std::string& origin,
+             const std::vector<std::string>& overrides = {});
+
+// The fully resolved config as YAML; parse(to_yaml(c)) == c.
+std::string to_yaml(const Config& config);
+
+// One line per key: "model.d_model  int  default 256  (>= 8, multiple of n_heads)  width D".
+// Used by `--help` of commands that take a config and by docs/configs.md.
+std::string describe_keys();
+
+}  // namespace dsa::config
