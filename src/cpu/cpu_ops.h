@@ -1,0 +1,80 @@
+// The CPU twin: every op of src/ops/ for float (training) and double (gradient checks).
+// Contracts (shapes, math) live in the matching src/ops/ header; this file only declares.
+// Threading: OpenMP inside each op; BLAS is the OpenMP build of OpenBLAS, which runs
+// single-threaded when called from inside our parallel regions (one thread pool, DESIGN §7).
+#pragma once
+#include "ops/backend.h"
+
+namespace dsa::cpu {
+
+using ops::AttentionShape;
+using ops::Context;
+
+template <class T>
+void embedding_forward(const Context& ctx, T* out, const int32_t* tokens, const T* table,
+                       int64_t rows, int64_t dim, int64_t vocab);
+template <class T>
+void embedding_backward(const Context& ctx, T* dtable, const T* dout, const int32_t* tokens,
+                        int64_t rows, int64_t dim, int64_t vocab);
+
+template <class T>
+void rmsnorm_forward(const Context& ctx, T* out, T* rstd, const T* in, const T* weight,
+                     int64_t rows, int64_t dim, double eps);
+template <class T>
+void rmsnorm_backward(const Context& ctx, T* din, T* dweight, const T* dout, const T* in,
+                      const T* weight, const T* rstd, int64_t rows, int64_t dim);
+
+template <class T>
+void gemm(const Context& ctx, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, T alpha,
+          const T* a, int64_t lda, const T* b, int64_t ldb, T beta, T* c, int64_t ldc);
+template <class T>
+void matmul_forward(const Context& ctx, T* out, const T* in, const T* weight, int64_t rows,
+                    int64_t in_dim, int64_t out_dim, bool accumulate);
+template <class T>
+void matmul_backward(const Context& ctx, T* din, T* dweight, const T* dout, const T* in,
+                     const T* weight, int64_t rows, int64_t in_dim, int64_t out_dim,
+                     bool accumulate_din);
+
+template <class T>
+void rope_forward(const Context& ctx, T* x, const T* cos, const T* sin, int64_t batch, int64_t seq,
+                  int64_t heads, int64_t head_dim, int64_t rot_dims, int64_t row_stride);
+template <class T>
+void rope_backward(const Context& ctx, T* x, const T* cos, const T* sin, int64_t batch,
+                   int64_t seq, int64_t heads, int64_t head_dim, int64_t rot_dims,
+                   int64_t row_stride);
+
+template <class T>
+void attention_forward(const Context& ctx, T* out, T* lse, const T* q, const T* k, const T* v,
+                       const AttentionShape& shape);
+template <class T>
+void attention_backward(const Context& ctx, T* dq, T* dk, T* dv, const T* dout, const T* out,
+                        const T* lse, const T* q, const T* k, const T* v,
+                        const AttentionShape& shape);
+size_t attention_workspace(const AttentionShape& shape, size_t scalar_bytes);
+
+template <class T>
+void swiglu_forward(const Context& ctx, T* out, const T* gate_up, int64_t rows, int64_t hidden);
+template <class T>
+void swiglu_backward(const Context& ctx, T* dgate_up, const T* dout, const T* gate_up,
+                     int64_t rows, int64_t hidden);
+
+template <class T>
+void residual_forward(const Context& ctx, T* out, const T* a, const T* b, int64_t n);
+template <class T>
+void residual_backward(const Context& ctx, T* da, T* db, const T* dout, int64_t n);
+
+template <class T>
+void cross_entropy(const Context& ctx, T* logits, T* losses, int32_t* predictions,
+                   const int32_t* targets, int64_t rows, int64_t vocab, T grad_scale);
+
+template <class T>
+void adamw_update(const Context& ctx, T* param, const T* grad, T* m, T* v, int64_t n,
+                  const ops::AdamWHyper& hyper);
+template <class T>
+double sum_squares(const Context& ctx, const T* x, int64_t n);
+
+// The table of all the above, for the model layer.
+template <class T>
+const ops::Backend<T>& backend();
+
+}  // namespace dsa::cpu

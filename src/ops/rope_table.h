@@ -1,0 +1,28 @@
+// The RoPE angle tables shared by both twins: cos/sin[t * (R/2) + i] of t * theta^(-2i/R),
+// computed in double on the host (the CUDA twin uploads them), t in [0, seq), i in [0, R/2).
+#pragma once
+#include <cmath>
+#include <cstdint>
+#include <vector>
+
+namespace dsa::ops {
+
+struct RopeTable {
+  std::vector<double> cos, sin;  // [seq, rot_dims / 2]
+};
+
+inline RopeTable make_rope_table(int64_t seq, int64_t rot_dims, double theta) {
+  const int64_t half = rot_dims / 2;
+  RopeTable table;
+  table.cos.resize(seq * half);
+  table.sin.resize(seq * half);
+  for (int64_t t = 0; t < seq; ++t)
+    for (int64_t i = 0; i < half; ++i) {
+      const double angle = static_cast<double>(t) * std::pow(theta, -2.0 * i / rot_dims);
+      table.cos[t * half + i] = std::cos(angle);
+      table.sin[t * half + i] = std::sin(angle);
+    }
+  return table;
+}
+
+}  // namespace dsa::ops

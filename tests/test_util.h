@@ -1,0 +1,74 @@
+// Shared test helpers: random tensors, op contexts with workspace, finite-difference checks.
+#pragma once
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "core/philox.h"
+#include "ops/context.h"
+
+namespace dsa::test {
+
+template <class T>
+std::vector<T> random_vector(size_t n, uint64_t seed, double scale = 1.0) {
+  std::vector<T> values(n);
+  for (size_t i = 0; i < n; ++i) values[i] = T(scale * philox_normal(seed, 99, i));
+  return values;
+}
+
+inline std::vector<int32_t> random_tokens(size_t n, int32_t vocab, uint64_t seed) {
+  std::vector<int32_t> tokens(n);
+  for (size_t i = 0; i < n; ++i) tokens[i] = static_cast<int32_t>(philox_below(seed, 7, i, vocab));
+  return tokens;
+}
+
+// A CPU context owning `bytes` of workspace.
+struct CpuContext {
+  explicit CpuContext(size_t bytes = 0) : storage(bytes / 8 + 1) {
+    ctx.workspace = storage.data();
+    ctx.workspace_bytes = bytes;
+  }
+  std::vector<double> storage;
+  ops::Context ctx;
+};
+
+// Central differences of a scalar loss over every element of every input, compared with the
+// analytic gradients. The error is measured relative to the largest analytic entry of that input.
+using LossFn = std::function<double(const std::vector<std::vector<double>>&)>;
+inline void expect_gradients(std::vector<std::vector<double>> inputs, const LossFn& loss,
+                             const std::vector<std::vector<double>>& analytic,
+                             const std::vector<std::string>& names, double tolerance = 1e-6,
+                             double step = 1e-5) {
+  ASSERT_EQ(inputs.size(), analytic.size());
+  for (size_t t = 0; t < inputs.size(); ++t) {
+    ASSERT_EQ(inputs[t].size(), analytic[t].size()) << names[t];
+    double largest = 1e-12, worst = 0;
+    for (double g : analytic[t]) largest = std::max(largest, std::abs(g));
+    for (size_t i = 0; i < inputs[t].size(); ++i) {
+      const double saved = inputs[t][i];
+      inputs[t][i] = saved + step;
+      const double plus = loss(inputs);
+      inputs[t][i] = saved - step;
+      const double minus = loss(inputs);
+      inputs[t][i] = saved;
+      const double numeric = (plus - minus) / (2 * step);
+      worst = std::max(worst, std::abs(numeric - analytic[t][i]));
+    }
+    EXPECT_LT(worst / largest, tolerance)
+        << "gradient of " << names[t] << ": max |numeric - analytic| = " << worst
+        << ", max |analytic| = " << largest;
+    EXPECT_GT(largest, 1e-9) << "gradient of " << names[t] << " is identically zero";
+  }
+}
+
+inline double dot(const std::vector<double>& a, const std::vector<double>& b) {
+  double sum = 0;
+  for (size_t i = 0; i < a.size(); ++i) sum += a[i] * b[i];
+  return sum;
+}
+
+}  // namespace dsa::test
