@@ -32,7 +32,7 @@ TEST(Arena, PlanAlignsSlices) {
   EXPECT_EQ(plan.add(10), 0u);
   EXPECT_EQ(plan.add(300), ArenaPlan::kAlign);
   EXPECT_EQ(plan.bytes(), 3 * ArenaPlan::kAlign);
-  HostArena arena(plan.bytes());
+  Arena arena(plan.bytes(), host_allocator(), "test");
   EXPECT_EQ(reinterpret_cast<uintptr_t>(arena.base()) % ArenaPlan::kAlign, 0u);
 }
 

@@ -9,24 +9,42 @@
 
 namespace dsa {
 
-HostArena::HostArena(size_t bytes) : bytes_(bytes) {
-  if (bytes == 0) return;
+static void* host_allocate(size_t bytes) {
   const size_t rounded = (bytes + ArenaPlan::kAlign - 1) / ArenaPlan::kAlign * ArenaPlan::kAlign;
-  base_ = static_cast<std::byte*>(std::aligned_alloc(ArenaPlan::kAlign, rounded));
-  DSA_CHECK(base_ != nullptr, "arena: cannot allocate ", format_bytes(bytes), " of host memory");
-  std::memset(base_, 0, rounded);
+  void* base = std::aligned_alloc(ArenaPlan::kAlign, rounded);
+  if (base != nullptr) std::memset(base, 0, rounded);
+  return base;
 }
 
-HostArena::~HostArena() { std::free(base_); }
+Allocator host_allocator() { return Allocator{"host", &host_allocate, &std::free}; }
 
-HostArena::HostArena(HostArena&& other) noexcept
-    : base_(std::exchange(other.base_, nullptr)), bytes_(std::exchange(other.bytes_, 0)) {}
+Arena::Arena(size_t bytes, const Allocator& allocator, const std::string& purpose)
+    : bytes_(bytes), release_(allocator.release) {
+  if (bytes == 0) return;
+  base_ = static_cast<std::byte*>(allocator.allocate(bytes));
+  DSA_CHECK(base_ != nullptr, "arena '", purpose, "': cannot allocate ", format_bytes(bytes),
+            " of ", allocator.name, " memory");
+}
 
-HostArena& HostArena::operator=(HostArena&& other) noexcept {
+Arena::~Arena() { free(); }
+
+void Arena::free() {
+  if (base_ != nullptr) release_(base_);
+  base_ = nullptr;
+  bytes_ = 0;
+}
+
+Arena::Arena(Arena&& other) noexcept
+    : base_(std::exchange(other.base_, nullptr)),
+      bytes_(std::exchange(other.bytes_, 0)),
+      release_(other.release_) {}
+
+Arena& Arena::operator=(Arena&& other) noexcept {
   if (this != &other) {
-    std::free(base_);
+    free();
     base_ = std::exchange(other.base_, nullptr);
     bytes_ = std::exchange(other.bytes_, 0);
+    release_ = other.release_;
   }
   return *this;
 }

@@ -26,20 +26,25 @@ class ArenaPlan {
   size_t bytes_ = 0;
 };
 
-// Which memory an arena lives in. The CUDA twin provides the device allocator (see cuda/).
-enum class MemoryKind { host, device };
+// Where an arena's memory comes from: the host allocator here, the CUDA twin supplies its own
+// (cudaMalloc/cudaFree) through its backend table, so the arena never includes CUDA headers.
+struct Allocator {
+  const char* name;
+  void* (*allocate)(size_t bytes);  // returns nullptr on failure
+  void (*release)(void* base);
+};
+Allocator host_allocator();  // aligned_alloc + zero fill
 
-// A host arena: one aligned allocation, released on destruction. The device arena has the same
-// shape and lives in cuda/ (the twins never include each other).
-class HostArena {
+// One allocation, carved by the offsets of an ArenaPlan. Released on destruction.
+class Arena {
  public:
-  HostArena() = default;
-  explicit HostArena(size_t bytes);
-  ~HostArena();
-  HostArena(const HostArena&) = delete;
-  HostArena& operator=(const HostArena&) = delete;
-  HostArena(HostArena&& other) noexcept;
-  HostArena& operator=(HostArena&& other) noexcept;
+  Arena() = default;
+  Arena(size_t bytes, const Allocator& allocator, const std::string& purpose);
+  ~Arena();
+  Arena(const Arena&) = delete;
+  Arena& operator=(const Arena&) = delete;
+  Arena(Arena&& other) noexcept;
+  Arena& operator=(Arena&& other) noexcept;
 
   std::byte* base() const { return base_; }
   size_t bytes() const { return bytes_; }
@@ -49,8 +54,10 @@ class HostArena {
   }
 
  private:
+  void free();
   std::byte* base_ = nullptr;
   size_t bytes_ = 0;
+  void (*release_)(void*) = nullptr;
 };
 
 // Human-readable byte counts for the memory plan ("12.5 MiB").

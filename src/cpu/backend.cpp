@@ -1,12 +1,23 @@
+#include <cstring>
+
 #include "cpu/cpu_ops.h"
 
 namespace dsa::cpu {
+
+namespace {
+void zero_bytes(const Context&, void* dst, size_t bytes) { std::memset(dst, 0, bytes); }
+void copy_bytes(const Context&, void* dst, const void* src, size_t bytes) {
+  std::memcpy(dst, src, bytes);
+}
+void no_wait(const Context&) {}
+}  // namespace
 
 template <class T>
 const ops::Backend<T>& backend() {
   static const ops::Backend<T> table = {
       .name = "cpu",
       .device = ops::Device::cpu,
+      .memory = {host_allocator(), &zero_bytes, &copy_bytes, &copy_bytes, &no_wait},
       .embedding_forward = &embedding_forward<T>,
       .embedding_backward = &embedding_backward<T>,
       .rmsnorm_forward = &rmsnorm_forward<T>,

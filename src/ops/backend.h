@@ -8,6 +8,7 @@
 #include "ops/cross_entropy.h"
 #include "ops/embedding.h"
 #include "ops/matmul.h"
+#include "ops/memory.h"
 #include "ops/residual.h"
 #include "ops/rmsnorm.h"
 #include "ops/rope.h"
@@ -19,6 +20,7 @@ template <class T>
 struct Backend {
   const char* name;
   Device device;
+  MemoryOps memory;
   EmbeddingForward<T>* embedding_forward;
   EmbeddingBackward<T>* embedding_backward;
   RmsNormForward<T>* rmsnorm_forward;

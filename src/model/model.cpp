@@ -1,0 +1,290 @@
+#include "model/model.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "core/error.h"
+#include "core/philox.h"
+#include "ops/rope_table.h"
+
+namespace dsa::model {
+
+namespace {
+
+// Two-phase carving of an arena: register (pointer, element count) pairs, then bind them all
+// to one allocation. The same registration also yields the plan's byte count.
+class Carver {
+ public:
+  template <class U>
+  void add(U*& pointer, int64_t count) {
+    slots_.push_back({reinterpret_cast<void**>(&pointer), plan_.add(count * sizeof(U))});
+  }
+  size_t bytes() const { return plan_.bytes(); }
+  void bind(const Arena& arena) const {
+    for (const auto& [pointer, offset] : slots_) *pointer = arena.base() + offset;
+  }
+
+ private:
+  ArenaPlan plan_;
+  std::vector<std::pair<void**, size_t>> slots_;
+};
+
+struct Dims {
+  int64_t N, D, H, Hkv, Dh, F, V, qkv;
+};
+
+Dims dims_of(const config::ModelConfig& m, int64_t rows) {
+  const int64_t Dh = m.head_dim();
+  return {rows, m.d_model, m.n_heads, m.n_kv_heads, Dh, m.d_ff, m.vocab_size,
+          (m.n_heads + 2 * m.n_kv_heads) * Dh};
+}
+
+template <class T>
+void carve_activations(Carver& c, std::vector<LayerActivations<T>>& acts, const Dims& d,
+                       int64_t batch, int64_t seq) {
+  for (LayerActivations<T>& a : acts) {
+    c.add(a.input, d.N * d.D);
+    c.add(a.attn_rstd, d.N);
+    c.add(a.attn_normed, d.N * d.D);
+    c.add(a.qkv, d.N * d.qkv);
+    c.add(a.attn_out, d.N * d.H * d.Dh);
+    c.add(a.attn_lse, batch * d.H * seq);
+    c.add(a.mid, d.N * d.D);
+    c.add(a.mlp_rstd, d.N);
+    c.add(a.mlp_normed, d.N * d.D);
+    c.add(a.gate_up, d.N * 2 * d.F);
+    c.add(a.mlp_act, d.N * d.F);
+  }
+}
+
+template <class T>
+void carve_head(Carver& c, HeadActivations<T>& h, const Dims& d, int64_t seq) {
+  c.add(h.final_input, d.N * d.D);
+  c.add(h.final_rstd, d.N);
+  c.add(h.final_normed, d.N * d.D);
+  c.add(h.logits, d.N * d.V);
+  c.add(h.token_losses, d.N);
+  c.add(h.inputs, d.N);
+  c.add(h.targets, d.N);
+  c.add(h.predictions, d.N);
+  c.add(h.rope_cos, seq * d.Dh / 2);
+  c.add(h.rope_sin, seq * d.Dh / 2);
+}
+
+template <class T>
+void carve_scratch(Carver& c, BackwardScratch<T>& s, const Dims& d) {
+  c.add(s.dx, d.N * d.D);
+  c.add(s.dnormed, d.N * d.D);
+  c.add(s.dqkv, d.N * d.qkv);
+  c.add(s.dattn_out, d.N * d.H * d.Dh);
+  c.add(s.dgate_up, d.N * 2 * d.F);
+  c.add(s.dmlp_act, d.N * d.F);
+  c.add(s.workspace, static_cast<int64_t>(s.workspace_bytes));
+}
+
+ops::AttentionShape attention_shape_of(const config::ModelConfig& m, int64_t batch, int64_t seq) {
+  const int64_t qkv_width = (m.n_heads + 2 * m.n_kv_heads) * m.head_dim();
+  return {batch, seq, m.n_heads, m.n_kv_heads, m.head_dim(), qkv_width, qkv_width};
+}
+
+// Carves all three arenas for (model, max_batch); returns their carvers.
+template <class T>
+struct ModelCarving {
+  Carver activations, scratch;
+};
+
+template <class T>
+ModelCarving<T> carve_model(const config::ModelConfig& m, const ops::Backend<T>& backend,
+                            int64_t max_batch, std::vector<LayerActivations<T>>& acts,
+                            HeadActivations<T>& head, BackwardScratch<T>& scratch) {
+  const Dims d = dims_of(m, max_batch * m.seq_len);
+  ModelCarving<T> carving;
+  acts.resize(m.n_layers);
+  carve_activations(carving.activations, acts, d, max_batch, m.seq_len);
+  carve_head(carving.activations, head, d, m.seq_len);
+  scratch.workspace_bytes =
+      backend.attention_workspace(attention_shape_of(m, max_batch, m.seq_len), sizeof(T));
+  carve_scratch(carving.scratch, scratch, d);
+  return carving;
+}
+
+}  // namespace
+
+template <class T>
+MemoryPlan Model<T>::plan(const config::ModelConfig& m, const config::OptimizerConfig& opt,
+                          const ops::Backend<T>& backend, int64_t max_batch) {
+  std::vector<LayerActivations<T>> acts;
+  HeadActivations<T> head{};
+  BackwardScratch<T> scratch{};
+  const ModelCarving<T> carving = carve_model(m, backend, max_batch, acts, head, scratch);
+  const int64_t param_count = make_param_layout(m, opt).total;
+  MemoryPlan plan;
+  plan.params = plan.grads = param_count * sizeof(T);
+  plan.optimizer = 2 * param_count * sizeof(T);  // AdamW m and v
+  plan.activations = carving.activations.bytes();
+  plan.scratch = carving.scratch.bytes();
+  return plan;
+}
+
+template <class T>
+Model<T>::Model(const config::ModelConfig& m, const config::OptimizerConfig& opt,
+                const ops::Backend<T>& backend, int64_t max_batch)
+    : cfg_(m), backend_(backend), layout_(make_param_layout(m, opt)),
+      plan_(plan(m, opt, backend, max_batch)), max_batch_(max_batch),
+      qkv_width_((m.n_heads + 2 * m.n_kv_heads) * m.head_dim()) {
+  ctx_.device = backend.device;
+  const Allocator& alloc = backend.memory.allocator;
+  weights_arena_ = Arena(2 * layout_.total * sizeof(T), alloc, "parameters+gradients");
+  params_ = weights_arena_.at<T>(0);
+  grads_ = params_ + layout_.total;
+  const ModelCarving<T> carving = carve_model(m, backend, max_batch, acts_, head_, scratch_);
+  activations_arena_ = Arena(carving.activations.bytes(), alloc, "activations");
+  carving.activations.bind(activations_arena_);
+  scratch_arena_ = Arena(carving.scratch.bytes(), alloc, "scratch");
+  carving.scratch.bind(scratch_arena_);
+  ctx_.workspace = scratch_.workspace;
+  ctx_.workspace_bytes = scratch_.workspace_bytes;
+
+  const ops::RopeTable table = ops::make_rope_table(m.seq_len, m.head_dim(), m.rope_theta);
+  const std::vector<T> cos(table.cos.begin(), table.cos.end());
+  const std::vector<T> sin(table.sin.begin(), table.sin.end());
+  backend.memory.to_device(ctx_, head_.rope_cos, cos.data(), cos.size() * sizeof(T));
+  backend.memory.to_device(ctx_, head_.rope_sin, sin.data(), sin.size() * sizeof(T));
+}
+
+template <class T>
+void Model<T>::init_weights(uint64_t seed) {
+  std::vector<T> host(layout_.total, T(0));
+  for (size_t index = 0; index < layout_.specs.size(); ++index) {
+    const ParamSpec& spec = layout_.specs[index];
+    T* dst = host.data() + spec.offset;
+    for (int64_t i = 0; i < spec.numel(); ++i)
+      dst[i] = spec.init_std == 0.0 ? T(1) : T(spec.init_std * philox_normal(seed, index, i));
+  }
+  backend_.memory.to_device(ctx_, params_, host.data(), host.size() * sizeof(T));
+}
+
+template <class T>
+ops::AttentionShape Model<T>::attention_shape(int64_t batch, int64_t seq) const {
+  return attention_shape_of(cfg_, batch, seq);
+}
+
+template <class T>
+void Model<T>::layer_forward(int64_t l, int64_t batch, int64_t seq) {
+  const ops::Backend<T>& be = backend_;
+  const LayerOffsets& w = layout_.layers[l];
+  LayerActivations<T>& a = acts_[l];
+  T* next = (l + 1 < cfg_.n_layers) ? acts_[l + 1].input : head_.final_input;
+  const int64_t N = batch * seq, D = cfg_.d_model, Dh = cfg_.head_dim(), F = cfg_.d_ff;
+  const int64_t H = cfg_.n_heads, Hkv = cfg_.n_kv_heads;
+  // attention block: mid = input + attention(rmsnorm(input)) Wo^T
+  be.rmsnorm_forward(ctx_, a.attn_normed, a.attn_rstd, a.input, param(w.attn_norm), N, D, cfg_.norm_eps);
+  be.matmul_forward(ctx_, a.qkv, a.attn_normed, param(w.wqkv), N, D, qkv_width_, false);
+  T* q = a.qkv;
+  T* k = a.qkv + H * Dh;
+  T* v = k + Hkv * Dh;
+  be.rope_forward(ctx_, q, head_.rope_cos, head_.rope_sin, batch, seq, H, Dh, Dh, qkv_width_);
+  be.rope_forward(ctx_, k, head_.rope_cos, head_.rope_sin, batch, seq, Hkv, Dh, Dh, qkv_width_);
+  be.attention_forward(ctx_, a.attn_out, a.attn_lse, q, k, v, attention_shape(batch, seq));
+  be.matmul_forward(ctx_, a.mid, a.attn_out, param(w.wo), N, H * Dh, D, false);
+  be.residual_forward(ctx_, a.mid, a.mid, a.input, N * D);
+  // MLP block: next = mid + swiglu(rmsnorm(mid)) Wdown^T
+  be.rmsnorm_forward(ctx_, a.mlp_normed, a.mlp_rstd, a.mid, param(w.mlp_norm), N, D, cfg_.norm_eps);
+  be.matmul_forward(ctx_, a.gate_up, a.mlp_normed, param(w.w_gate_up), N, D, 2 * F, false);
+  be.swiglu_forward(ctx_, a.mlp_act, a.gate_up, N, F);
+  be.matmul_forward(ctx_, next, a.mlp_act, param(w.w_down), N, F, D, false);
+  be.residual_forward(ctx_, next, next, a.mid, N * D);
+}
+
+template <class T>
+double Model<T>::forward(const int32_t* inputs, const int32_t* targets, int64_t batch,
+                         int64_t seq, double grad_scale) {
+  DSA_CHECK(batch >= 1 && batch <= max_batch_ && seq >= 1 && seq <= cfg_.seq_len,
+            "model forward: batch ", batch, " x seq ", seq, " exceeds the planned ", max_batch_,
+            " x ", cfg_.seq_len);
+  const ops::Backend<T>& be = backend_;
+  const int64_t N = batch * seq, D = cfg_.d_model, V = cfg_.vocab_size;
+  last_batch_ = batch;
+  last_seq_ = seq;
+  be.memory.to_device(ctx_, head_.inputs, inputs, N * sizeof(int32_t));
+  be.memory.to_device(ctx_, head_.targets, targets, N * sizeof(int32_t));
+  be.embedding_forward(ctx_, acts_[0].input, head_.inputs, param(layout_.embed), N, D, V);
+  for (int64_t l = 0; l < cfg_.n_layers; ++l) layer_forward(l, batch, seq);
+  be.rmsnorm_forward(ctx_, head_.final_normed, head_.final_rstd, head_.final_input, param(layout_.final_norm), N, D, cfg_.norm_eps);
+  be.matmul_forward(ctx_, head_.logits, head_.final_normed, param(layout_.lm_head), N, D, V, false);
+  be.cross_entropy(ctx_, head_.logits, head_.token_losses, head_.predictions, head_.targets, N, V, T(grad_scale));
+  std::vector<T> losses(N);
+  be.memory.to_host(ctx_, losses.data(), head_.token_losses, N * sizeof(T));
+  double total = 0;
+  for (T loss : losses) total += static_cast<double>(loss);
+  return total;
+}
+
+template <class T>
+void Model<T>::layer_backward(int64_t l, int64_t batch, int64_t seq) {
+  const ops::Backend<T>& be = backend_;
+  const LayerOffsets& w = layout_.layers[l];
+  const LayerActivations<T>& a = acts_[l];
+  const BackwardScratch<T>& s = scratch_;
+  const int64_t N = batch * seq, D = cfg_.d_model, Dh = cfg_.head_dim(), F = cfg_.d_ff;
+  const int64_t H = cfg_.n_heads, Hkv = cfg_.n_kv_heads;
+  // s.dx holds dL/d(next); the residual passes it through unchanged to mid and input, and each
+  // block's branch adds its part (rmsnorm_backward accumulates into s.dx).
+  be.matmul_backward(ctx_, s.dmlp_act, grad(w.w_down), s.dx, a.mlp_act, param(w.w_down), N, F, D, false);
+  be.swiglu_backward(ctx_, s.dgate_up, s.dmlp_act, a.gate_up, N, F);
+  be.matmul_backward(ctx_, s.dnormed, grad(w.w_gate_up), s.dgate_up, a.mlp_normed, param(w.w_gate_up), N, D, 2 * F, false);
+  be.rmsnorm_backward(ctx_, s.dx, grad(w.mlp_norm), s.dnormed, a.mid, param(w.mlp_norm), a.mlp_rstd, N, D);
+  // attention block
+  be.matmul_backward(ctx_, s.dattn_out, grad(w.wo), s.dx, a.attn_out, param(w.wo), N, H * Dh, D, false);
+  const T* q = a.qkv;
+  const T* k = a.qkv + H * Dh;
+  const T* v = k + Hkv * Dh;
+  T* dq = s.dqkv;
+  T* dk = s.dqkv + H * Dh;
+  T* dv = dk + Hkv * Dh;
+  be.attention_backward(ctx_, dq, dk, dv, s.dattn_out, a.attn_out, a.attn_lse, q, k, v, attention_shape(batch, seq));
+  be.rope_backward(ctx_, dq, head_.rope_cos, head_.rope_sin, batch, seq, H, Dh, Dh, qkv_width_);
+  be.rope_backward(ctx_, dk, head_.rope_cos, head_.rope_sin, batch, seq, Hkv, Dh, Dh, qkv_width_);
+  be.matmul_backward(ctx_, s.dnormed, grad(w.wqkv), s.dqkv, a.attn_normed, param(w.wqkv), N, D, qkv_width_, false);
+  be.rmsnorm_backward(ctx_, s.dx, grad(w.attn_norm), s.dnormed, a.input, param(w.attn_norm), a.attn_rstd, N, D);
+}
+
+template <class T>
+void Model<T>::backward() {
+  const ops::Backend<T>& be = backend_;
+  const int64_t batch = last_batch_, seq = last_seq_;
+  const int64_t N = batch * seq, D = cfg_.d_model, V = cfg_.vocab_size;
+  DSA_CHECK(N > 0, "model backward: no forward pass to differentiate");
+  // head_.logits holds dL/dlogits (written by cross_entropy when grad_scale != 0)
+  be.matmul_backward(ctx_, scratch_.dnormed, grad(layout_.lm_head), head_.logits, head_.final_normed, param(layout_.lm_head), N, D, V, false);
+  be.memory.zero(ctx_, scratch_.dx, N * D * sizeof(T));
+  be.rmsnorm_backward(ctx_, scratch_.dx, grad(layout_.final_norm), scratch_.dnormed, head_.final_input, param(layout_.final_norm), head_.final_rstd, N, D);
+  for (int64_t l = cfg_.n_layers - 1; l >= 0; --l) layer_backward(l, batch, seq);
+  be.embedding_backward(ctx_, grad(layout_.embed), scratch_.dx, head_.inputs, N, D, V);
+}
+
+template <class T>
+void Model<T>::zero_grads() {
+  backend_.memory.zero(ctx_, grads_, layout_.total * sizeof(T));
+}
+
+template <class T>
+void Model<T>::read_token_losses(std::vector<T>& losses, std::vector<int32_t>& predictions) const {
+  const int64_t N = last_batch_ * last_seq_;
+  losses.resize(N);
+  predictions.resize(N);
+  backend_.memory.to_host(ctx_, losses.data(), head_.token_losses, N * sizeof(T));
+  backend_.memory.to_host(ctx_, predictions.data(), head_.predictions, N * sizeof(int32_t));
+}
+
+template <class T>
+void Model<T>::read_logits(std::vector<T>& logits) const {
+  const int64_t count = last_batch_ * last_seq_ * cfg_.vocab_size;
+  logits.resize(count);
+  backend_.memory.to_host(ctx_, logits.data(), head_.logits, count * sizeof(T));
+}
+
+template class Model<float>;
+template class Model<double>;
+
+}  // namespace dsa::model

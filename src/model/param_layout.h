@@ -1,0 +1,46 @@
+// The model's tensor table: every parameter with its Hugging Face Llama name (DESIGN §6), shape,
+// offset in the parameter arena (in elements), initialisation and optimizer treatment. Gradients
+// and AdamW moments use the same layout, so one offset addresses all four.
+//
+// Fused GEMMs rely on adjacency: q_proj, k_proj, v_proj are consecutive, so their rows form one
+// [(H + 2 Hkv) Dh, D] matrix; gate_proj and up_proj likewise form one [2F, D] matrix.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "config/config.h"
+#include "core/tensor.h"
+
+namespace dsa::model {
+
+enum class ParamGroup { main, indexer };
+
+struct ParamSpec {
+  std::string name;
+  Shape shape;
+  int64_t offset = 0;      // elements from the start of the parameter arena
+  double init_std = 0.0;   // normal(0, init_std); 0 means "ones" (norm gains)
+  bool weight_decay = true;
+  ParamGroup group = ParamGroup::main;
+  int64_t numel() const { return dsa::numel(shape); }
+};
+
+// Offsets of one transformer layer's tensors.
+struct LayerOffsets {
+  int64_t attn_norm, wqkv, wo, mlp_norm, w_gate_up, w_down;
+};
+
+struct ParamLayout {
+  std::vector<ParamSpec> specs;
+  std::vector<LayerOffsets> layers;
+  int64_t embed = 0, final_norm = 0, lm_head = 0;  // lm_head == embed when tied
+  int64_t total = 0;                               // elements
+
+  const ParamSpec& find(const std::string& name) const;  // throws naming the tensor
+};
+
+ParamLayout make_param_layout(const config::ModelConfig& model,
+                              const config::OptimizerConfig& optimizer);
+
+}  // namespace dsa::model
