@@ -21,6 +21,8 @@ struct ModelConfig {
   double norm_eps = 1e-5;
   double init_std = 0.02;
   int64_t head_dim() const { return d_model / n_heads; }
+
+  bool operator==(const ModelConfig&) const = default;
 };
 
 // Lightning indexer (DESIGN §4); used from the DSA stages on.
@@ -30,12 +32,16 @@ struct IndexerConfig {
   int64_t rope_dims = -1;  // -1 means dim / 2; resolved on load
   bool weights = true;
   std::string precision = "fp32";  // fp32 | bf16 | fp16 | fp8 | int8 | int4
+
+  bool operator==(const IndexerConfig&) const = default;
 };
 
 // Selection strategy and k rule (DESIGN §5).
 struct SelectionConfig {
   std::string strategy = "topk";  // topk | sliding_window | local_global | hierarchical | dense
   int64_t k = 64;
+
+  bool operator==(const SelectionConfig&) const = default;
 };
 
 struct StageConfig {
@@ -47,6 +53,8 @@ struct StageConfig {
   std::string decay = "cosine";  // cosine | linear | constant (after warm-up)
   double min_lr_ratio = 0.1;     // cosine/linear decay ends at peak * min_lr_ratio
   int64_t k = 0;                 // 0: use selection.k
+
+  bool operator==(const StageConfig&) const = default;
 };
 
 struct OptimizerConfig {
@@ -56,6 +64,8 @@ struct OptimizerConfig {
   double weight_decay = 0.1;
   double grad_clip = 1.0;            // global-norm clip per parameter group; 0 disables
   bool decay_norms_and_embeddings = false;
+
+  bool operator==(const OptimizerConfig&) const = default;
 };
 
 struct DataConfig {
@@ -66,6 +76,8 @@ struct DataConfig {
   std::string val_shards;              // glob; empty: <dir>/val_*.bin
   std::string tokenizer;               // path; empty: <dir>/tokenizer.dsatok; "none": no tokenizer
   int64_t val_every = 20;              // chapter/block i goes to validation when i % val_every == 0
+
+  bool operator==(const DataConfig&) const = default;
 };
 
 struct TrainConfig {
@@ -77,18 +89,22 @@ struct TrainConfig {
   int64_t ckpt_every = 0;       // 0: only the final checkpoint
   int64_t log_every = 10;       // terminal progress line every n steps (metrics.jsonl gets every step)
   int64_t threads = 0;          // CPU threads; 0: all cores
+
+  bool operator==(const TrainConfig&) const = default;
 };
 
 struct RunConfig {
   std::string name = "run";
   std::string dir = "runs";
+
+  bool operator==(const RunConfig&) const = default;
 };
 
 struct Config {
   ModelConfig model;
   IndexerConfig indexer;
   SelectionConfig selection;
-  std::vector<StageConfig> stages;  // schedule.stages
+  std::vector<StageConfig> stages;  // schedule.stages; absent in YAML: one dense stage of 1000 steps
   OptimizerConfig optimizer;
   DataConfig data;
   TrainConfig train;
@@ -99,11 +115,15 @@ struct Config {
     for (const StageConfig& stage : stages) total += stage.steps;
     return total;
   }
+
+  // Field by field; parse(to_yaml(c)) == c for every config that load() or parse() returned.
+  bool operator==(const Config&) const = default;
 };
 
 // Loads `path` (following `include:` lists, relative to the including file, merged in order, later
 // keys win), applies overrides of the form "a.b=v" (list items by index: "schedule.stages.0.steps=5"),
 // validates and resolves derived defaults. Throws dsa::Error naming file:line, key and what is allowed.
+// Every key, its default and its range: describe_keys() and docs/configs.md.
 Config load(const std::string& path, const std::vector<std::string>& overrides = {});
 
 // Parses YAML text (no includes allowed) — used for the config embedded in checkpoints.

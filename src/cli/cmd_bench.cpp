@@ -1,0 +1,95 @@
+// dsatrain bench: training-step throughput of a config (the figure tools/bench_cpu.sh compares
+// with PyTorch) and the machine's GEMM ceiling, both with the BLAS library actually loaded.
+#include <algorithm>
+#include <array>
+#include <cstdio>
+#include <vector>
+
+#include "cli/commands.h"
+#include "cli/options.h"
+#include "config/config.h"
+#include "core/file_io.h"
+#include "core/philox.h"
+#include "core/timer.h"
+#include "cpu/blas_info.h"
+#include "cpu/cpu_ops.h"
+#include "data/shard.h"
+#include "train/session.h"
+
+namespace dsa::cli {
+
+static const CommandSpec kBench{
+    "bench",
+    "Times training steps of a config's model (random windows of its training data, or random\n"
+    "tokens when none is prepared), or with --gemm the machine's sgemm rate.",
+    {{"config", "FILE", "configs/quickstart.yaml", "YAML config whose model and batch to time"},
+     {"set", "KEY=VALUE", "", "override a config key", false, true},
+     {"steps", "N", "10", "timed training steps"},
+     {"warmup", "N", "2", "untimed steps first"},
+     {"gemm", "", "", "measure sgemm GFLOP/s (M=N=K=2048 and the model's largest shapes) instead"}}};
+
+static double gemm_gflops(int64_t m, int64_t n, int64_t k) {
+  std::vector<float> a(m * k), b(n * k), c(m * n);
+  for (size_t i = 0; i < a.size(); ++i) a[i] = philox_normal(1, 0, i);
+  for (size_t i = 0; i < b.size(); ++i) b[i] = philox_normal(2, 0, i);
+  const ops::Context ctx;
+  auto run = [&] { cpu::gemm<float>(ctx, false, true, m, n, k, 1.0f, a.data(), k, b.data(), k, 0.0f, c.data(), n); };
+  run();
+  int reps = 0;
+  const Timer timer;
+  do {
+    run();
+    ++reps;
+  } while (timer.seconds() < 1.0);
+  return 2.0 * m * n * k * reps / timer.seconds() / 1e9;
+}
+
+static int bench_gemm() {
+  double best = 0;
+  for (const auto [m, n, k] : {std::array<int64_t, 3>{2048, 2048, 2048}, {4096, 4096, 256}, {4096, 1376, 256}}) {
+    const double rate = gemm_gflops(m, n, k);
+    best = std::max(best, rate);
+    std::printf("gemm: M=%ld N=%ld K=%ld gflops=%.1f\n", long(m), long(n), long(k), rate);
+  }
+  std::printf("gemm: gflops=%.1f threads=%d blas=%s\n", best, cpu::cpu_threads(), cpu::blas_library().c_str());
+  return 0;
+}
+
+int run_bench(const Args& args) {
+  const ParsedOptions options = parse_options(kBench, args);
+  if (options.help) return std::printf("%s", help_text(kBench).c_str()), 0;
+  if (options.flag("gemm")) return bench_gemm();
+  const config::Config cfg = config::load(options.get("config"), options.all("set"));
+  const train::BackendChoice choice = train::choose_backend(cfg.train.device);
+  auto comm = dist::make_communicator("local");
+  train::Session session(cfg, *choice.backend, *comm);
+  const int64_t batch = cfg.train.batch_size, seq = cfg.model.seq_len;
+  const std::string shard = cfg.data.dir + "/train_000000.bin";
+  std::vector<int32_t> tokens;
+  if (file_exists(shard)) tokens = data::read_shard(shard);
+  else std::printf("bench: %s not found; timing on random tokens\n", shard.c_str());
+  std::vector<int32_t> inputs(batch * seq), targets(batch * seq);
+  auto fill = [&](int64_t step) {
+    for (int64_t i = 0; i < batch * seq; ++i) {
+      const int64_t at = tokens.size() > 1 ? philox_below(cfg.train.seed, step, i, tokens.size() - 1) : 0;
+      inputs[i] = tokens.empty() ? int32_t(philox_below(3, step, i, cfg.model.vocab_size)) : tokens[at];
+      targets[i] = tokens.empty() ? int32_t(philox_below(4, step, i, cfg.model.vocab_size)) : tokens[at + 1];
+    }
+  };
+  const std::array<train::GroupUpdate, train::kGroups> groups{train::GroupUpdate{1e-3, false}, train::GroupUpdate{0.0, true}};
+  const int64_t warmup = options.integer("warmup"), steps = options.integer("steps");
+  double seconds = 0, loss = 0;
+  for (int64_t step = 0; step < warmup + steps; ++step) {
+    fill(step);
+    const Timer timer;
+    loss = session.step(inputs.data(), targets.data(), groups).loss;
+    if (step >= warmup) seconds += timer.seconds();
+  }
+  const double tokens_per_s = steps * batch * seq / seconds;
+  std::printf("bench: tokens_per_s=%.1f step_ms=%.2f loss=%.4f steps=%ld device=%s threads=%d blas=%s\n",
+              tokens_per_s, 1e3 * seconds / steps, loss, long(steps), choice.backend->name,
+              cpu::cpu_threads(), cpu::blas_library().c_str());
+  return 0;
+}
+
+}  // namespace dsa::cli

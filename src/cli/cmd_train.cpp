@@ -1,0 +1,35 @@
+#include <cstdio>
+
+#include "cli/commands.h"
+#include "cli/options.h"
+#include "config/config.h"
+#include "train/trainer.h"
+
+namespace dsa::cli {
+
+static const CommandSpec kTrain{
+    "train",
+    "Trains the model of a YAML config through its stages; writes runs/<run.name>/ (config.yaml,\n"
+    "metrics.jsonl, step_<n>.ckpt, summary.json) and ends with a full validation pass.",
+    {{"config", "FILE", "", "YAML config (configs/*.yaml)", true},
+     {"set", "KEY=VALUE", "", "override a config key, e.g. --set model.n_layers=6", false, true},
+     {"resume", "", "", "continue from the newest checkpoint of the run folder"},
+     {"stop-after", "N", "0", "save a checkpoint after step N and stop (0 = run the whole schedule)"}}};
+
+int run_train(const Args& args) {
+  const ParsedOptions options = parse_options(kTrain, args);
+  if (options.help) {
+    std::printf("%s\nconfig keys (for --set):\n%s", help_text(kTrain).c_str(), config::describe_keys().c_str());
+    return 0;
+  }
+  const config::Config cfg = config::load(options.get("config"), options.all("set"));
+  train::TrainOptions train_options;
+  train_options.resume = options.flag("resume");
+  train_options.stop_after = options.integer("stop-after");
+  const train::TrainOutcome outcome = train::train(cfg, train_options);
+  std::printf("run folder: %s\n", outcome.run_dir.c_str());
+  if (outcome.final_eval.tokens > 0) std::printf("%s\n", train::final_line(outcome).c_str());
+  return 0;
+}
+
+}  // namespace dsa::cli

@@ -1,0 +1,271 @@
+#include "train/trainer.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <regex>
+
+#include "core/error.h"
+#include "core/file_io.h"
+#include "core/timer.h"
+#include "cpu/blas_info.h"
+#include "data/corpus.h"
+#include "data/shard.h"
+#include "train/checkpoint.h"
+#include "train/lr_schedule.h"
+#include "train/metrics_log.h"
+#include "train/model_io.h"
+#include "train/session.h"
+
+namespace dsa::train {
+
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string shard_pattern(const std::string& configured, const std::string& dir,
+                          const std::string& split) {
+  return configured.empty() ? dir + "/" + split + "_*.bin" : configured;
+}
+
+void prepare_if_missing(const config::DataConfig& d, int64_t vocab_size) {
+  if (!d.train_shards.empty() || file_exists(d.dir + "/meta.json")) return;
+  std::printf("data: %s is not prepared yet; preparing it now (dsatrain prepare)\n", d.dir.c_str());
+  data::PrepareOptions options;
+  options.source = d.source;
+  options.files = d.files;
+  options.out_dir = d.dir;
+  options.vocab_size = vocab_size;
+  options.val_every = d.val_every;
+  data::prepare(options);
+}
+
+void check_token_range(const data::TokenLoader& split, const std::string& pattern,
+                       int64_t vocab_size) {
+  const auto [low, high] = std::minmax_element(split.tokens().begin(), split.tokens().end());
+  DSA_CHECK(split.size() == 0 || (*low >= 0 && *high < vocab_size), pattern, ": token ids span [",
+            *low, ", ", *high, "], outside model.vocab_size = ", vocab_size);
+}
+
+std::string checkpoint_path(const std::string& run_dir, int64_t step) {
+  return run_dir + "/step_" + std::to_string(step) + ".ckpt";
+}
+
+// Newest step_<n>.ckpt of the run folder, or "" when there is none.
+std::string newest_checkpoint(const std::string& run_dir) {
+  if (!fs::is_directory(run_dir)) return "";
+  const std::regex name_pattern("step_([0-9]+)\\.ckpt");
+  int64_t best_step = -1;
+  std::string best;
+  for (const fs::directory_entry& entry : fs::directory_iterator(run_dir)) {
+    std::smatch match;
+    const std::string name = entry.path().filename().string();
+    if (!std::regex_match(name, match, name_pattern)) continue;
+    const int64_t step = std::stoll(match[1].str());
+    if (step > best_step) best_step = step, best = entry.path().string();
+  }
+  return best;
+}
+
+// Host copies of the device tensors a checkpoint holds (a plain copy on the CPU twin).
+struct HostState {
+  std::vector<float> params, m, v;
+};
+
+HostState read_state(Session& s) {
+  const int64_t total = s.model().layout().total;
+  HostState state{std::vector<float>(total), std::vector<float>(total), std::vector<float>(total)};
+  const auto& mem = s.model().backend().memory;
+  const ops::Context& ctx = s.model().context();
+  mem.to_host(ctx, state.params.data(), s.model().params(), total * sizeof(float));
+  mem.to_host(ctx, state.m.data(), s.optimizer().m(), total * sizeof(float));
+  mem.to_host(ctx, state.v.data(), s.optimizer().v(), total * sizeof(float));
+  return state;
+}
+
+void save(Session& s, const std::string& path, int64_t step) {
+  const HostState state = read_state(s);
+  save_training_state(path, s.config(), s.model().layout(),
+                      {state.params.data(), state.m.data(), state.v.data(), step,
+                       {s.optimizer().updates()[0], s.optimizer().updates()[1]}});
+}
+
+int64_t restore(Session& s, const std::string& path) {
+  const CheckpointData ckpt = load_checkpoint(path);
+  const config::Config saved = config::parse(ckpt.config_yaml, path + " (embedded config)");
+  DSA_CHECK(saved.model == s.config().model, path, ": the checkpoint's model section differs "
+            "from the config's; resume needs the same model (compare ", path, "'s config with ",
+            "model.* of the config)");
+  HostState state = read_state(s);
+  for (const model::ParamSpec& spec : s.model().layout().specs) {
+    ckpt.copy_tensor("param/" + spec.name, spec.shape, state.params.data() + spec.offset);
+    ckpt.copy_tensor("adam_m/" + spec.name, spec.shape, state.m.data() + spec.offset);
+    ckpt.copy_tensor("adam_v/" + spec.name, spec.shape, state.v.data() + spec.offset);
+  }
+  const int64_t total = s.model().layout().total;
+  const auto& mem = s.model().backend().memory;
+  const ops::Context& ctx = s.model().context();
+  mem.to_device(ctx, s.model().params(), state.params.data(), total * sizeof(float));
+  mem.to_device(ctx, s.optimizer().m(), state.m.data(), total * sizeof(float));
+  mem.to_device(ctx, s.optimizer().v(), state.v.data(), total * sizeof(float));
+  s.optimizer().updates() = {ckpt.counter("adam_updates_main"), ckpt.counter("adam_updates_indexer")};
+  return ckpt.counter("step");
+}
+
+std::string format_duration(double seconds) {
+  const int64_t total = static_cast<int64_t>(seconds + 0.5);
+  char text[32];
+  if (total >= 3600)
+    std::snprintf(text, sizeof text, "%ldh%02ldm", long(total / 3600), long(total % 3600 / 60));
+  else
+    std::snprintf(text, sizeof text, "%ldm%02lds", long(total / 60), long(total % 60));
+  return text;
+}
+
+void print_plan(const model::MemoryPlan& p, const std::string& device) {
+  std::printf("memory plan (%s): params %s | grads %s | optimizer %s | activations %s | "
+              "scratch %s | total %s\n", device.c_str(), format_bytes(p.params).c_str(),
+              format_bytes(p.grads).c_str(), format_bytes(p.optimizer).c_str(),
+              format_bytes(p.activations).c_str(), format_bytes(p.scratch).c_str(),
+              format_bytes(p.total()).c_str());
+}
+
+void log_eval(MetricsLog& log, int64_t step, const char* stage, const EvalResult& e) {
+  MetricsLine line;
+  line.add("step", step).add("stage", std::string(stage)).add("val_loss", e.loss);
+  if (e.bytes > 0) line.add("val_bpb", e.bpb);
+  line.add("val_ppl", e.ppl).add("val_acc", e.acc).add("val_tokens", e.tokens);
+  log.write(line);
+}
+
+void write_summary(const std::string& path, const config::Config& cfg, const TrainOutcome& out,
+                   const model::MemoryPlan& plan, int64_t params, const std::string& device,
+                   double wall_seconds) {
+  MetricsLine s;
+  s.add("run", cfg.run.name).add("steps", cfg.total_steps()).add("params", params);
+  s.add("device", device).add("threads", int64_t(cpu::cpu_threads()));
+  s.add("val_loss", out.final_eval.loss);
+  if (out.final_eval.bytes > 0) s.add("val_bpb", out.final_eval.bpb);
+  s.add("val_ppl", out.final_eval.ppl).add("val_acc", out.final_eval.acc);
+  s.add("val_tokens", out.final_eval.tokens).add("tokens_per_s", out.tokens_per_s);
+  s.add("wall_seconds", wall_seconds).add("mem_bytes", int64_t(plan.total()));
+  s.add("final_checkpoint", out.final_checkpoint);
+  write_file_atomic(path, s.str() + "\n");
+}
+
+}  // namespace
+
+TrainingData load_training_data(const config::Config& cfg) {
+  const config::DataConfig& d = cfg.data;
+  prepare_if_missing(d, cfg.model.vocab_size);
+  const std::string train_pattern = shard_pattern(d.train_shards, d.dir, "train");
+  const std::string val_pattern = shard_pattern(d.val_shards, d.dir, "val");
+  TrainingData data{data::TokenLoader(data::read_shards(train_pattern)),
+                    data::TokenLoader(data::read_shards(val_pattern)), std::nullopt, {}};
+  check_token_range(data.train, train_pattern, cfg.model.vocab_size);
+  check_token_range(data.val, val_pattern, cfg.model.vocab_size);
+  const std::string tokenizer_path = d.tokenizer.empty() ? d.dir + "/tokenizer.dsatok" : d.tokenizer;
+  if (d.tokenizer != "none" && (file_exists(tokenizer_path) || !d.tokenizer.empty())) {
+    data.tokenizer = data::Tokenizer::load(tokenizer_path);
+    DSA_CHECK(data.tokenizer->vocab_size() <= cfg.model.vocab_size, tokenizer_path, ": tokenizer has ",
+              data.tokenizer->vocab_size(), " tokens, more than model.vocab_size = ", cfg.model.vocab_size);
+    for (int32_t id = 0; id < cfg.model.vocab_size; ++id)
+      data.token_bytes.push_back(id < data.tokenizer->vocab_size()
+                                     ? static_cast<int32_t>(data.tokenizer->token_bytes(id).size()) : 0);
+  }
+  return data;
+}
+
+std::string final_line(const TrainOutcome& o) {
+  char text[256];
+  std::snprintf(text, sizeof text,
+                "final: val_loss=%.4f val_bpb=%.4f val_ppl=%.2f val_acc=%.4f tokens_per_s=%.0f",
+                o.final_eval.loss, o.final_eval.bpb, o.final_eval.ppl, o.final_eval.acc,
+                o.tokens_per_s);
+  return text;
+}
+
+TrainOutcome train(const config::Config& cfg, const TrainOptions& options) {
+  const Timer wall;
+  TrainOutcome outcome;
+  outcome.run_dir = cfg.run.dir + "/" + cfg.run.name;
+  // Everything that can fail on bad input (data, memory) happens before the run folder is touched.
+  TrainingData data = load_training_data(cfg);
+  const BackendChoice choice = choose_backend(cfg.train.device);
+  auto comm = dist::make_communicator("local");
+  std::printf("device: %s (%s); threads %d; BLAS %s (%s)\n", choice.backend->name,
+              choice.reason.c_str(), cpu::cpu_threads(), cpu::blas_library().c_str(),
+              cpu::blas_threading().c_str());
+  Session session(cfg, *choice.backend, *comm);
+  model::Model<float>& net = session.model();
+  std::printf("model: %ld parameters; data: %ld train tokens, %ld val tokens\n",
+              long(net.layout().total), long(data.train.size()), long(data.val.size()));
+  print_plan(net.memory_plan(), choice.backend->name);
+
+  int64_t start_step = 0;
+  const std::string resume_from = options.resume ? newest_checkpoint(outcome.run_dir) : "";
+  if (options.resume && resume_from.empty())
+    std::printf("resume: no checkpoint in %s; starting from step 0\n", outcome.run_dir.c_str());
+  if (!resume_from.empty()) {
+    start_step = restore(session, resume_from);
+    std::printf("resume: continuing from %s (step %ld)\n", resume_from.c_str(), long(start_step));
+  }
+  make_dirs(outcome.run_dir);
+  write_file_atomic(outcome.run_dir + "/config.yaml", config::to_yaml(cfg));
+  MetricsLog log(outcome.run_dir + "/metrics.jsonl", resume_from.empty() ? -1 : start_step);
+
+  const int64_t total = cfg.total_steps(), batch = cfg.train.batch_size, seq = cfg.model.seq_len;
+  std::vector<int32_t> inputs(batch * seq), targets(batch * seq);
+  double train_seconds = 0;
+  int64_t trained_tokens = 0;
+  const int64_t stop = options.stop_after > 0 ? std::min(total, options.stop_after) : total;
+  for (int64_t step = start_step; step < stop; ++step) {
+    const StagePosition pos = stage_at(cfg, step);
+    const config::StageConfig& stage = cfg.stages[pos.index];
+    const double lr = stage_lr(stage, pos.step_in_stage, stage.lr);
+    const Timer step_timer;
+    data.train.train_batch(cfg.train.seed, step, comm->rank(), batch, seq, inputs.data(), targets.data());
+    const StepResult r = session.step(inputs.data(), targets.data(), {GroupUpdate{lr, false}, GroupUpdate{0.0, true}});
+    const double seconds = step_timer.seconds();
+    DSA_CHECK(std::isfinite(r.loss), "training diverged: loss is ", r.loss, " at step ", step + 1,
+              " (lower the learning rate or check the data)");
+    train_seconds += seconds;
+    trained_tokens += batch * seq * comm->world_size();
+    const double tokens_per_s = batch * seq * comm->world_size() / seconds;
+    MetricsLine line;
+    line.add("step", step + 1).add("stage", stage.name).add("lm_loss", r.loss).add("lr", lr);
+    line.add("grad_norm", r.optimizer.grad_norm[0]).add("tokens_per_s", tokens_per_s);
+    line.add("step_ms", seconds * 1e3).add("mem_bytes", int64_t(net.memory_plan().total()));
+    log.write(line);
+    const bool last = step + 1 == stop;
+    if ((step + 1) % cfg.train.log_every == 0 || step == start_step || last) {
+      const double eta = train_seconds / (step + 1 - start_step) * (total - step - 1);
+      std::printf("step %5ld/%ld | %-6s | loss %.4f | lr %.2e | %6.0f tok/s | %5.0f ms | ETA %s\n",
+                  long(step + 1), long(total), stage.name.c_str(), r.loss, lr, tokens_per_s,
+                  seconds * 1e3, format_duration(eta).c_str());
+      std::fflush(stdout);
+    }
+    if (!last && cfg.train.eval_every > 0 && (step + 1) % cfg.train.eval_every == 0) {
+      const EvalResult e = evaluate(net, data.val, data.token_bytes, batch, cfg.train.eval_batches * batch);
+      log_eval(log, step + 1, stage.name.c_str(), e);
+      std::printf("eval  %5ld | val_loss %.4f | val_bpb %.4f | val_acc %.4f\n", long(step + 1), e.loss, e.bpb, e.acc);
+    }
+    if (last || (cfg.train.ckpt_every > 0 && (step + 1) % cfg.train.ckpt_every == 0))
+      save(session, checkpoint_path(outcome.run_dir, step + 1), step + 1);
+  }
+  outcome.final_checkpoint = checkpoint_path(outcome.run_dir, stop);
+  outcome.tokens_per_s = train_seconds > 0 ? trained_tokens / train_seconds : 0.0;
+  if (stop < total || !options.final_eval) {
+    std::printf("stopped after step %ld of %ld; continue with --resume\n", long(stop), long(total));
+    return outcome;
+  }
+  std::printf("final evaluation over the whole validation split (%ld tokens)...\n", long(data.val.size()));
+  outcome.final_eval = evaluate(net, data.val, data.token_bytes, batch, 0);
+  log_eval(log, total, cfg.stages.back().name.c_str(), outcome.final_eval);
+  write_summary(outcome.run_dir + "/summary.json", cfg, outcome, net.memory_plan(),
+                net.layout().total, choice.backend->name, wall.seconds());
+  return outcome;
+}
+
+}  // namespace dsa::train
