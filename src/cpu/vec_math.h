@@ -2,6 +2,7 @@
 // glibc's expf is a scalar call that blocks vectorisation; softmax, cross-entropy and SwiGLU call
 // exp tens of millions of times per step, so the float twin uses this polynomial instead.
 #pragma once
+#include <algorithm>
 #include <bit>
 #include <cmath>
 #include <cstdint>
@@ -15,7 +16,7 @@ inline float exp_fast(float x) {
   constexpr float kShifter = 12582912.0f;  // 1.5 * 2^23: adding it rounds to an integer
   constexpr float kLn2Hi = 0.693145751953125f;
   constexpr float kLn2Lo = 1.428606765330187e-06f;
-  x = std::fmin(std::fmax(x, -87.0f), 88.0f);
+  x = std::min(std::max(x, -87.0f), 88.0f);  // std::fmin is a libm call: no vectorisation
   const float n = (x * kLog2e + kShifter) - kShifter;
   const float r = (x - n * kLn2Hi) - n * kLn2Lo;  // |r| <= ln2 / 2
   // Cephes expf minimax polynomial: e^r = 1 + r + r^2 * p(r).
