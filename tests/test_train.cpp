@@ -23,7 +23,7 @@ namespace fs = std::filesystem;
 // concurrent preparation by parallel ctest processes safe).
 const std::string& tiny_data_dir() {
   static const std::string dir = [] {
-    const std::string path = fs::absolute("test_data/kjv_tiny").string();
+    const std::string path = fs::absolute("scratch/kjv_tiny").string();
     data::PrepareOptions options;
     options.out_dir = path;
     options.vocab_size = 512;
@@ -35,7 +35,7 @@ const std::string& tiny_data_dir() {
 }
 
 config::Config tiny_config(const std::string& run_name, int64_t steps) {
-  const std::string run_dir = fs::absolute("test_runs").string();
+  const std::string run_dir = fs::absolute("scratch/runs").string();
   return config::load(std::string(DSA_SOURCE_DIR) + "/configs/tiny_test.yaml",
                       {"data.dir=" + tiny_data_dir(), "run.dir=" + run_dir, "run.name=" + run_name,
                        "schedule.stages.0.steps=" + std::to_string(steps), "train.eval_every=0",
