@@ -10,6 +10,7 @@
 #include "config/config.h"
 #include "core/file_io.h"
 #include "core/philox.h"
+#include "core/profile.h"
 #include "core/timer.h"
 #include "cpu/blas_info.h"
 #include "cpu/cpu_ops.h"
@@ -26,7 +27,8 @@ static const CommandSpec kBench{
      {"set", "KEY=VALUE", "", "override a config key", false, true},
      {"steps", "N", "10", "timed training steps"},
      {"warmup", "N", "2", "untimed steps first"},
-     {"gemm", "", "", "measure sgemm GFLOP/s (M=N=K=2048 and the model's largest shapes) instead"}}};
+     {"gemm", "", "", "measure sgemm GFLOP/s (M=N=K=2048 and the model's largest shapes) instead"},
+     {"profile", "", "", "time every op of the timed steps and print the breakdown"}}};
 
 static double gemm_gflops(int64_t m, int64_t n, int64_t k) {
   std::vector<float> a(m * k), b(n * k), c(m * n);
@@ -60,7 +62,8 @@ int run_bench(const Args& args) {
   if (options.help) return std::printf("%s", help_text(kBench).c_str()), 0;
   if (options.flag("gemm")) return bench_gemm();
   const config::Config cfg = config::load(options.get("config"), options.all("set"));
-  const train::BackendChoice choice = train::choose_backend(cfg.train.device);
+  train::BackendChoice choice = train::choose_backend(cfg.train.device);
+  if (options.flag("profile") && choice.backend->device == ops::Device::cpu) choice.backend = &cpu::profiled_backend<float>();
   auto comm = dist::make_communicator("local");
   train::Session session(cfg, *choice.backend, *comm);
   const int64_t batch = cfg.train.batch_size, seq = cfg.model.seq_len;
@@ -81,10 +84,12 @@ int run_bench(const Args& args) {
   double seconds = 0, loss = 0;
   for (int64_t step = 0; step < warmup + steps; ++step) {
     fill(step);
+    if (step == warmup) profile::reset();
     const Timer timer;
     loss = session.step(inputs.data(), targets.data(), groups).loss;
     if (step >= warmup) seconds += timer.seconds();
   }
+  if (options.flag("profile")) std::printf("per-op time over %ld steps (step total %.1f ms):\n%s", long(steps), 1e3 * seconds, profile::report().c_str());
   const double tokens_per_s = steps * batch * seq / seconds;
   std::printf("bench: tokens_per_s=%.1f step_ms=%.2f loss=%.4f steps=%ld device=%s threads=%d blas=%s\n",
               tokens_per_s, 1e3 * seconds / steps, loss, long(steps), choice.backend->name,

@@ -54,20 +54,22 @@ void causal_softmax_block(T* probs, int64_t r0, int64_t rows, int64_t cols, int6
   for (int64_t i = 0; i < rows; ++i) {
     T* row = probs + i * ld;
     const int64_t visible = r0 + i + 1;
-    T row_lse;
-    if (lse_out != nullptr) {
+    if (lse_out != nullptr) {  // forward: one exp per score, normalised afterwards
       T row_max = -std::numeric_limits<T>::infinity();
+#pragma omp simd reduction(max : row_max)
       for (int64_t s = 0; s < visible; ++s) row_max = std::max(row_max, row[s]);
       T sum = 0;
 #pragma omp simd reduction(+ : sum)
-      for (int64_t s = 0; s < visible; ++s) sum += exp_fast(row[s] - row_max);
-      row_lse = row_max + std::log(sum);
-      lse_out[i] = row_lse;
-    } else {
-      row_lse = lse_in[i];
-    }
+      for (int64_t s = 0; s < visible; ++s) sum += (row[s] = exp_fast(row[s] - row_max));
+      lse_out[i] = row_max + std::log(sum);
+      const T inv_sum = T(1) / sum;
 #pragma omp simd
-    for (int64_t s = 0; s < visible; ++s) row[s] = exp_fast(row[s] - row_lse);
+      for (int64_t s = 0; s < visible; ++s) row[s] *= inv_sum;
+    } else {  // backward: P recomputed from the saved log-sum-exp
+      const T row_lse = lse_in[i];
+#pragma omp simd
+      for (int64_t s = 0; s < visible; ++s) row[s] = exp_fast(row[s] - row_lse);
+    }
     for (int64_t s = visible; s < cols; ++s) row[s] = 0;
   }
 }

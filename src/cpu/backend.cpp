@@ -1,5 +1,6 @@
 #include <cstring>
 
+#include "core/profile.h"
 #include "cpu/cpu_ops.h"
 
 namespace dsa::cpu {
@@ -12,36 +13,67 @@ void copy_bytes(const Context&, void* dst, const void* src, size_t bytes) {
 void no_wait(const Context&) {}
 }  // namespace
 
-template <class T>
-const ops::Backend<T>& backend() {
-  static const ops::Backend<T> table = {
+// The same function wrapped in a profile::Scope named after the op (bench --profile).
+template <auto Fn, const char* Name>
+struct Timed;
+template <class R, class... Args, R (*Fn)(Args...), const char* Name>
+struct Timed<Fn, Name> {
+  static R call(Args... args) {
+    const profile::Scope scope(Name);
+    return Fn(args...);
+  }
+};
+
+// Entry for op `name`: the function itself, or its timed wrapper.
+#define DSA_OP(name, fn) \
+  []<bool kProfiled>() { \
+    static constexpr char kName[] = #name; \
+    if constexpr (kProfiled) return &Timed<fn, kName>::call; else return fn; \
+  }.template operator()<Profiled>()
+
+template <class T, bool Profiled>
+ops::Backend<T> make_table() {
+  return {
       .name = "cpu",
       .device = ops::Device::cpu,
       .memory = {host_allocator(), &zero_bytes, &copy_bytes, &copy_bytes, &no_wait},
-      .embedding_forward = &embedding_forward<T>,
-      .embedding_backward = &embedding_backward<T>,
-      .rmsnorm_forward = &rmsnorm_forward<T>,
-      .rmsnorm_backward = &rmsnorm_backward<T>,
-      .gemm = &gemm<T>,
-      .matmul_forward = &matmul_forward<T>,
-      .matmul_backward = &matmul_backward<T>,
-      .rope_forward = &rope_forward<T>,
-      .rope_backward = &rope_backward<T>,
-      .attention_forward = &attention_forward<T>,
-      .attention_backward = &attention_backward<T>,
+      .embedding_forward = DSA_OP(embedding_forward, &embedding_forward<T>),
+      .embedding_backward = DSA_OP(embedding_backward, &embedding_backward<T>),
+      .rmsnorm_forward = DSA_OP(rmsnorm_forward, &rmsnorm_forward<T>),
+      .rmsnorm_backward = DSA_OP(rmsnorm_backward, &rmsnorm_backward<T>),
+      .gemm = DSA_OP(gemm, &gemm<T>),
+      .matmul_forward = DSA_OP(matmul_forward, &matmul_forward<T>),
+      .matmul_backward = DSA_OP(matmul_backward, &matmul_backward<T>),
+      .rope_forward = DSA_OP(rope_forward, &rope_forward<T>),
+      .rope_backward = DSA_OP(rope_backward, &rope_backward<T>),
+      .attention_forward = DSA_OP(attention_forward, &attention_forward<T>),
+      .attention_backward = DSA_OP(attention_backward, &attention_backward<T>),
       .attention_workspace = &attention_workspace,
-      .swiglu_forward = &swiglu_forward<T>,
-      .swiglu_backward = &swiglu_backward<T>,
-      .residual_forward = &residual_forward<T>,
-      .residual_backward = &residual_backward<T>,
-      .cross_entropy = &cross_entropy<T>,
-      .adamw_update = &adamw_update<T>,
-      .sum_squares = &sum_squares<T>,
+      .swiglu_forward = DSA_OP(swiglu_forward, &swiglu_forward<T>),
+      .swiglu_backward = DSA_OP(swiglu_backward, &swiglu_backward<T>),
+      .residual_forward = DSA_OP(residual_forward, &residual_forward<T>),
+      .residual_backward = DSA_OP(residual_backward, &residual_backward<T>),
+      .cross_entropy = DSA_OP(cross_entropy, &cross_entropy<T>),
+      .adamw_update = DSA_OP(adamw_update, &adamw_update<T>),
+      .sum_squares = DSA_OP(sum_squares, &sum_squares<T>),
   };
+}
+#undef DSA_OP
+
+template <class T>
+const ops::Backend<T>& backend() {
+  static const ops::Backend<T> table = make_table<T, false>();
+  return table;
+}
+
+template <class T>
+const ops::Backend<T>& profiled_backend() {
+  static const ops::Backend<T> table = make_table<T, true>();
   return table;
 }
 
 template const ops::Backend<float>& backend<float>();
 template const ops::Backend<double>& backend<double>();
+template const ops::Backend<float>& profiled_backend<float>();
 
 }  // namespace dsa::cpu

@@ -73,8 +73,11 @@ void adamw_update(const Context& ctx, T* param, const T* grad, T* m, T* v, int64
 template <class T>
 double sum_squares(const Context& ctx, const T* x, int64_t n);
 
-// The table of all the above, for the model layer.
+// The table of all the above, for the model layer; profiled_backend wraps every op in a
+// profile::Scope (dsatrain bench --profile).
 template <class T>
 const ops::Backend<T>& backend();
+template <class T>
+const ops::Backend<T>& profiled_backend();
 
 }  // namespace dsa::cpu

@@ -18,19 +18,26 @@ void cross_entropy(const Context&, T* logits, T* losses, int32_t* predictions,
   for (int64_t n = 0; n < rows; ++n) {
     T* row = logits + n * vocab;
     T row_max = -std::numeric_limits<T>::infinity();
-    int64_t argmax = 0;
-    for (int64_t v = 0; v < vocab; ++v)
-      if (row[v] > row_max) row_max = row[v], argmax = v;
-    T sum = 0;
-#pragma omp simd reduction(+ : sum)
-    for (int64_t v = 0; v < vocab; ++v) sum += exp_fast(row[v] - row_max);
-    const T lse = row_max + std::log(sum);
+#pragma omp simd reduction(max : row_max)
+    for (int64_t v = 0; v < vocab; ++v) row_max = std::max(row_max, row[v]);
+    if (predictions != nullptr)  // first index holding the max: the smallest id wins ties
+      predictions[n] = static_cast<int32_t>(std::find(row, row + vocab, row_max) - row);
     const int32_t target = targets[n];
-    losses[n] = lse - row[target];
-    if (predictions != nullptr) predictions[n] = static_cast<int32_t>(argmax);
+    const T target_logit = row[target];
+    T sum = 0;
+    if (grad_scale == T(0)) {
+#pragma omp simd reduction(+ : sum)
+      for (int64_t v = 0; v < vocab; ++v) sum += exp_fast(row[v] - row_max);
+    } else {
+      // Keep exp(x - max) in the row so the gradient pass needs no second exp.
+#pragma omp simd reduction(+ : sum)
+      for (int64_t v = 0; v < vocab; ++v) sum += (row[v] = exp_fast(row[v] - row_max));
+    }
+    losses[n] = row_max + std::log(sum) - target_logit;
     if (grad_scale != T(0)) {
+      const T scale = grad_scale / sum;
 #pragma omp simd
-      for (int64_t v = 0; v < vocab; ++v) row[v] = grad_scale * exp_fast(row[v] - lse);
+      for (int64_t v = 0; v < vocab; ++v) row[v] *= scale;
       row[target] -= grad_scale;
     }
   }

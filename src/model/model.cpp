@@ -212,7 +212,9 @@ double Model<T>::forward(const int32_t* inputs, const int32_t* targets, int64_t 
   for (int64_t l = 0; l < cfg_.n_layers; ++l) layer_forward(l, batch, seq);
   be.rmsnorm_forward(ctx_, head_.final_normed, head_.final_rstd, head_.final_input, param(layout_.final_norm), N, D, cfg_.norm_eps);
   be.matmul_forward(ctx_, head_.logits, head_.final_normed, param(layout_.lm_head), N, D, V, false);
-  be.cross_entropy(ctx_, head_.logits, head_.token_losses, head_.predictions, head_.targets, N, V, T(grad_scale));
+  // Training needs no argmax: predictions are computed for evaluation (grad_scale == 0) only.
+  int32_t* predictions = grad_scale == 0.0 ? head_.predictions : nullptr;
+  be.cross_entropy(ctx_, head_.logits, head_.token_losses, predictions, head_.targets, N, V, T(grad_scale));
   std::vector<T> losses(N);
   be.memory.to_host(ctx_, losses.data(), head_.token_losses, N * sizeof(T));
   double total = 0;

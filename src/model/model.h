@@ -78,7 +78,8 @@ class Model {
   void backward();
   void zero_grads();
 
-  // Per-token results of the last forward, copied to the host: loss [B*T] and argmax [B*T].
+  // Per-token results of the last forward, copied to the host: loss [B*T] and argmax [B*T]
+  // (the argmax only after a forward with grad_scale == 0: training skips it).
   void read_token_losses(std::vector<T>& losses, std::vector<int32_t>& predictions) const;
   // Logits [B*T, V] of the last forward (only valid when it ran with grad_scale == 0).
   void read_logits(std::vector<T>& logits) const;
