@@ -80,6 +80,8 @@ TEST(CliErrors, OutOfRange) {
   expect_error(run_cli("train --config " + path), {"c.yaml:2", "train.batch_size", ">= 1"});
   const std::string valid = write_text(dir + "/valid.yaml", "train:\n  batch_size: 4\n");
   expect_error(run_cli("train --config " + valid + " --set train.device=gpu"), {"--set train.device=gpu", "auto, cpu, cuda"});
+  expect_error(run_cli("train --config " + valid + " --set schedule.stages.0.name=warmup"),
+               {"schedule.stages.0.name = 'warmup'", "lightning indexer", "allowed here: dense"});
 }
 
 TEST(CliErrors, MissingConfigFile) {
@@ -147,6 +149,7 @@ TEST(CliErrors, CorruptedCheckpointAndResume) {
   write_file_atomic(ckpt, bytes);  // (still corrupted: restore a good one first)
   ASSERT_EQ(run_cli(train).exit_code, 0);
   expect_error(run_cli(train + " --resume --set model.d_ff=64"), {"step_2.ckpt", "model section differs"});
+  expect_error(run_cli(train + " --resume --set train.seed=5"), {"step_2.ckpt", "train (seed, batch_size) section differs"});
 }
 
 TEST(CliHelp, EveryCommandListsItsOptionsWithDefaults) {

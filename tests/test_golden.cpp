@@ -51,7 +51,7 @@ void check_against_golden(const std::string& name, double tolerance) {
   model::Model<T> net(m, config::OptimizerConfig{}, cpu::backend<T>(), g.batch);
   for (const model::ParamSpec& spec : net.layout().specs) {
     const std::vector<double> values = tensor_values<double>(g.file, spec.name, spec.shape);
-    std::copy(values.begin(), values.end(), net.params() + spec.offset);
+    std::copy(values.begin(), values.end(), spec.view(net.params()).data);
   }
   const Shape tokens_shape{g.batch, m.seq_len};
   const std::vector<int32_t> inputs = tensor_values<int32_t>(g.file, "inputs", tokens_shape);
@@ -71,7 +71,8 @@ void check_against_golden(const std::string& name, double tolerance) {
   net.backward();
   for (const model::ParamSpec& spec : net.layout().specs) {
     const std::vector<double> golden = tensor_values<double>(g.file, "grad." + spec.name, spec.shape);
-    const std::vector<double> ours(net.grads() + spec.offset, net.grads() + spec.offset + spec.numel());
+    const TensorView<T> grad = spec.view(net.grads());
+    const std::vector<double> ours(grad.data, grad.data + grad.numel());
     EXPECT_LT(relative_error(ours, golden), tolerance) << name << " gradient of " << spec.name;
   }
 }

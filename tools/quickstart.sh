@@ -8,9 +8,9 @@ config=${1:-configs/quickstart.yaml}
 
 tools/setup.sh
 if command -v nvidia-smi >/dev/null && nvidia-smi -L >/dev/null 2>&1; then
-  tools/build.sh cuda
+  tools/build.sh cuda dsatrain
 else
-  tools/build.sh nocuda
+  tools/build.sh nocuda dsatrain
 fi
 dsatrain=${DSA_BUILD_DIR:-build}/dsatrain
 

@@ -49,7 +49,7 @@ struct StageConfig {
   int64_t steps = 0;             // > 0
   double lr = 3e-3;              // main model peak learning rate
   double indexer_lr = 1e-3;      // indexer peak learning rate
-  int64_t warmup_steps = 0;      // linear warm-up from 0 to the peak over these steps
+  int64_t warmup_steps = 0;      // linear warm-up: step i of the warm-up uses peak * (i+1)/warmup_steps
   std::string decay = "cosine";  // cosine | linear | constant (after warm-up)
   double min_lr_ratio = 0.1;     // cosine/linear decay ends at peak * min_lr_ratio
   int64_t k = 0;                 // 0: use selection.k

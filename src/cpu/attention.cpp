@@ -22,9 +22,8 @@ constexpr int64_t kBlock = 64;  // query rows per block
 // Per-thread scratch: probabilities and their gradient for one block of queries.
 template <class T>
 struct AttentionScratch {
-  T* probs;       // [kBlock, seq]
-  T* dprobs;      // [kBlock, seq]
-  T* row_delta;   // [kBlock]
+  T* probs;   // [kBlock, seq]
+  T* dprobs;  // [kBlock, seq]
 };
 
 template <class T>
@@ -33,7 +32,7 @@ AttentionScratch<T> thread_scratch(const Context& ctx, const AttentionShape& sha
   T* base = reinterpret_cast<T*>(static_cast<char*>(ctx.workspace) +
                                  per_thread * omp_get_thread_num());
   const int64_t block_elems = kBlock * shape.seq;
-  return {base, base + block_elems, base + 2 * block_elems};
+  return {base, base + block_elems};
 }
 
 void check_shape(const Context& ctx, const AttentionShape& s, size_t scalar_bytes,
@@ -77,7 +76,7 @@ void causal_softmax_block(T* probs, int64_t r0, int64_t rows, int64_t cols, int6
 }  // namespace
 
 size_t attention_workspace(const AttentionShape& shape, size_t scalar_bytes) {
-  const size_t per_thread = (2 * kBlock * shape.seq + kBlock) * scalar_bytes;
+  const size_t per_thread = 2 * kBlock * shape.seq * scalar_bytes;
   const size_t aligned = (per_thread + 255) / 256 * 256;
   return aligned * static_cast<size_t>(omp_get_max_threads());
 }

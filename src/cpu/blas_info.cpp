@@ -24,4 +24,10 @@ std::string blas_threading() {
 
 int cpu_threads() { return omp_get_max_threads(); }
 
+void set_cpu_threads(int64_t threads) {
+  if (threads <= 0) return;
+  omp_set_num_threads(static_cast<int>(threads));
+  openblas_set_num_threads(static_cast<int>(threads));
+}
+
 }  // namespace dsa::cpu

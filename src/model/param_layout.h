@@ -24,6 +24,11 @@ struct ParamSpec {
   bool weight_decay = true;
   ParamGroup group = ParamGroup::main;
   int64_t numel() const { return dsa::numel(shape); }
+  // This tensor inside a parameter-layout buffer (parameters, gradients or either AdamW moment).
+  template <class T>
+  TensorView<T> view(T* base) const {
+    return {base + offset, shape};
+  }
 };
 
 // Offsets of one transformer layer's tensors.

@@ -3,6 +3,7 @@
 //   m  = beta1 m + (1 - beta1) g;   v = beta2 v + (1 - beta2) g^2
 //   param -= lr * ( (m / bias1) / (sqrt(v / bias2) + eps) + weight_decay * param )
 //   with bias1 = 1 - beta1^step, bias2 = 1 - beta2^step (step counts this group's updates, from 1).
+// param, grad, m and v each hold n elements; param, m and v are updated in place (m and v start at 0).
 // sum_squares returns sum x^2 in double, reduced in fixed chunks in a fixed order (deterministic).
 #pragma once
 #include "ops/context.h"

@@ -9,6 +9,9 @@
 // Layouts: q element (b, t, h, d) at q[(b*T + t) * q_stride + h*Dh + d]; k and v (b, t, g, d) at
 // [(b*T + t) * kv_stride + g*Dh + d] (strides let q, k, v live inside one fused QKV buffer; dq, dk,
 // dv use the same strides). out and dout are contiguous [B, T, H, Dh]; lse is [B, H, T].
+// H must be a multiple of Hkv (an error otherwise). ctx.workspace must hold at least
+// attention_workspace(shape) bytes; the CPU twin sizes it per OpenMP thread, so the model plans it
+// with the thread count it will run with (train.threads is applied before the model is built).
 #pragma once
 #include "ops/context.h"
 

@@ -1,4 +1,5 @@
-// Fused softmax + cross-entropy (+ its gradient), one pass per row of logits [N, V].
+// Fused softmax + cross-entropy (+ its gradient), row by row over logits [N, V]: each row is read
+// from memory once and stays in cache for the max, exp-sum and gradient passes.
 //   losses[n]     = logsumexp(logits[n, :]) - logits[n, targets[n]]          (natural log)
 //   predictions[n] = argmax_v logits[n, v] (smallest v on ties)              (skipped when null)
 //   when grad_scale != 0 the logits are overwritten in place by the gradient of

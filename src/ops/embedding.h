@@ -1,7 +1,8 @@
 // Embedding lookup.
 //   forward:  out[n, :] = table[tokens[n], :]                 out [N, D], table [V, D], tokens [N]
 //   backward: dtable[v, :] += sum over n with tokens[n] == v of dout[n, :]   (accumulates)
-// Tokens outside [0, V) are an error (the CPU twin throws naming the row and the value).
+// Tokens outside [0, V) are an error of the forward (the CPU twin throws naming the row and the
+// value); the backward runs on the same tokens after its forward and does not check again.
 // The backward is deterministic: every dtable row sums its rows in increasing n.
 #pragma once
 #include "ops/context.h"

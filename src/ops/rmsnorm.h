@@ -4,8 +4,8 @@
 //             din[n,:]  += rstd[n] * (gy - xhat * mean_d(gy * xhat))        (accumulates)
 //             dweight[:] += sum_n dout[n,:] * xhat[n,:]                       (accumulates)
 // Shapes: in, out, dout, din [N, D]; weight, dweight [D]; rstd [N] (saved by forward).
-// The dweight reduction sums fixed chunks of rows and then the chunks in order: the result does not
-// depend on the number of threads.
+// The dweight reduction gives each task a fixed slice of columns and sums all rows in order: the
+// result does not depend on the number of threads.
 #pragma once
 #include "ops/context.h"
 

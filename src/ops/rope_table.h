@@ -1,5 +1,9 @@
 // The RoPE angle tables shared by both twins: cos/sin[t * (R/2) + i] of t * theta^(-2i/R),
-// computed in double on the host (the CUDA twin uploads them), t in [0, seq), i in [0, R/2).
+// t in [0, seq), i in [0, R/2) (R = rot_dims), computed in double on the host so that both twins
+// rotate by the same angles. The caller converts them to the op's scalar type and copies them into
+// the twin's memory (Model: rope_cos/rope_sin [seq_len, Dh/2] in the activations arena, through
+// backend.memory.to_device), then passes them to RopeApply (ops/rope.h). Row t depends only on t,
+// so a table built for seq_len positions serves every call with seq <= seq_len.
 #pragma once
 #include <cmath>
 #include <cstdint>

@@ -6,6 +6,7 @@
 #include "core/file_io.h"
 #include "core/json.h"
 #include "core/safetensors.h"
+#include "cpu/blas_info.h"
 
 namespace dsa::train {
 
@@ -32,6 +33,7 @@ LoadedModel load_model(const std::string& checkpoint_path, const ops::Backend<fl
   LoadedModel loaded;
   loaded.config = config::parse(ckpt.config_yaml, checkpoint_path + " (embedded config)");
   if (max_batch <= 0) max_batch = loaded.config.train.batch_size;
+  cpu::set_cpu_threads(loaded.config.train.threads);
   loaded.model = std::make_unique<model::Model<float>>(loaded.config.model, loaded.config.optimizer,
                                                        backend, max_batch);
   model::Model<float>& net = *loaded.model;

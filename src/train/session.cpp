@@ -1,6 +1,7 @@
 #include "train/session.h"
 
 #include "core/error.h"
+#include "cpu/blas_info.h"
 #include "cpu/cpu_ops.h"
 
 namespace dsa::train {
@@ -16,6 +17,7 @@ BackendChoice choose_backend(const std::string& device) {
 Session::Session(const config::Config& config, const ops::Backend<float>& backend,
                  dist::Communicator& comm)
     : cfg_(config), comm_(comm) {
+  cpu::set_cpu_threads(cfg_.train.threads);
   model_ = std::make_unique<model::Model<float>>(cfg_.model, cfg_.optimizer, backend,
                                                  cfg_.train.batch_size);
   model_->init_weights(cfg_.train.seed);

@@ -48,6 +48,29 @@ void check_token_range(const data::TokenLoader& split, const std::string& patter
             *low, ", ", *high, "], outside model.vocab_size = ", vocab_size);
 }
 
+// Resuming continues the same run: what shapes the trajectory must match the checkpoint's config.
+// Logging, evaluation and checkpoint cadence, paths and the device may change.
+void check_resumable(const config::Config& saved, const config::Config& now, const std::string& path) {
+  auto require = [&](bool same, const char* section) {
+    DSA_CHECK(same, path, ": the checkpoint's ", section, " section differs from the config's; ",
+              "resume needs the same ", section, " (start a new run.name to change it)");
+  };
+  require(saved.model == now.model, "model");
+  require(saved.optimizer == now.optimizer, "optimizer");
+  require(saved.stages == now.stages, "schedule.stages");
+  require(saved.train.seed == now.train.seed && saved.train.batch_size == now.train.batch_size,
+          "train (seed, batch_size)");
+}
+
+// The DSA stages need the lightning indexer (issue 4); until it exists they are refused rather
+// than silently trained like `dense`.
+void check_stages_supported(const config::Config& cfg) {
+  for (size_t i = 0; i < cfg.stages.size(); ++i)
+    DSA_CHECK(cfg.stages[i].name == "dense", "schedule.stages.", i, ".name = '", cfg.stages[i].name,
+              "': the warmup and sparse stages need the DSA lightning indexer, which this build "
+              "does not have yet; allowed here: dense");
+}
+
 std::string checkpoint_path(const std::string& run_dir, int64_t step) {
   return run_dir + "/step_" + std::to_string(step) + ".ckpt";
 }
@@ -94,14 +117,12 @@ void save(Session& s, const std::string& path, int64_t step) {
 int64_t restore(Session& s, const std::string& path) {
   const CheckpointData ckpt = load_checkpoint(path);
   const config::Config saved = config::parse(ckpt.config_yaml, path + " (embedded config)");
-  DSA_CHECK(saved.model == s.config().model, path, ": the checkpoint's model section differs "
-            "from the config's; resume needs the same model (compare ", path, "'s config with ",
-            "model.* of the config)");
+  check_resumable(saved, s.config(), path);
   HostState state = read_state(s);
   for (const model::ParamSpec& spec : s.model().layout().specs) {
-    ckpt.copy_tensor("param/" + spec.name, spec.shape, state.params.data() + spec.offset);
-    ckpt.copy_tensor("adam_m/" + spec.name, spec.shape, state.m.data() + spec.offset);
-    ckpt.copy_tensor("adam_v/" + spec.name, spec.shape, state.v.data() + spec.offset);
+    ckpt.copy_tensor("param/" + spec.name, spec.shape, spec.view(state.params.data()).data);
+    ckpt.copy_tensor("adam_m/" + spec.name, spec.shape, spec.view(state.m.data()).data);
+    ckpt.copy_tensor("adam_v/" + spec.name, spec.shape, spec.view(state.v.data()).data);
   }
   const int64_t total = s.model().layout().total;
   const auto& mem = s.model().backend().memory;
@@ -191,6 +212,7 @@ TrainOutcome train(const config::Config& cfg, const TrainOptions& options) {
   TrainOutcome outcome;
   outcome.run_dir = cfg.run.dir + "/" + cfg.run.name;
   // Everything that can fail on bad input (data, memory) happens before the run folder is touched.
+  check_stages_supported(cfg);
   TrainingData data = load_training_data(cfg);
   const BackendChoice choice = choose_backend(cfg.train.device);
   auto comm = dist::make_communicator("local");
