@@ -113,7 +113,7 @@ echo
 echo "== dsatrain bench --gemm"
 gemm_gflops="unavailable"
 if "$DSA" bench --gemm 2>&1 | tee "$WORK/gemm.log"; then
-  gemm_gflops=$(field "$WORK/gemm.log" "gemm: " gflops)
+  gemm_gflops=$(field "$WORK/gemm.log" "gemm: gflops=" gflops)
   [ -n "$gemm_gflops" ] || gemm_gflops="unavailable"
 else
   echo "bench_cpu: WARNING: dsatrain bench --gemm failed"
@@ -153,9 +153,9 @@ run_torch c "" 1
 
 # ---- summary -----------------------------------------------------------------------------------
 echo
-echo "== summary: quick-start model ($CONFIG), $STEPS timed steps after $WARMUP, shard $SHARD"
-printf '%-34s %8s %12s %10s  %s\n' "run" "threads" "tokens/s" "step_ms" "blas"
-printf '%-34s %8s %12s %10s  %s\n' "dsatrain" "${dsa_threads:-?}" "$dsa_tps" "${dsa_ms:-?}" "${dsa_blas:-?}"
+echo "== summary: model and batch of $CONFIG, $STEPS timed steps after $WARMUP, shard $SHARD"
+printf '%-36s %7s %10s %9s  %s\n' "run" "threads" "tokens/s" "step_ms" "blas"
+printf '%-36s %7s %10s %9s  %s\n' "dsatrain" "${dsa_threads:-?}" "$dsa_tps" "${dsa_ms:-?}" "${dsa_blas:-?}"
 best_name="" best_tps=0
 for name in a b c; do
   log=$WORK/torch_$name.log
@@ -165,12 +165,14 @@ for name in a b c; do
     b) label="pytorch (b) OMP_WAIT_POLICY=PASSIVE" ;;
     c) label="pytorch (c) one thread" ;;
   esac
-  printf '%-34s %8s %12s %10s  %s\n' "$label" "$(field "$log" "torch_ref: tokens_per_s=" threads)" \
+  printf '%-36s %7s %10s %9s  %s\n' "$label" "$(field "$log" "torch_ref: tokens_per_s=" threads)" \
     "$tps" "$(field "$log" "torch_ref: tokens_per_s=" step_ms)" "$(field "$log" "torch_ref: tokens_per_s=" blas)"
   if awk -v x="$tps" -v y="$best_tps" 'BEGIN { exit !(x > y) }'; then
     best_name=$label best_tps=$tps
   fi
 done
+noisy=$(grep -l 'noisy, is the machine busy' "$WORK"/torch_*.log 2>/dev/null | sed 's/.*torch_\(.\)\.log/\1/' | tr '\n' ' ' || true)
+[ -z "$noisy" ] || echo "bench_cpu: WARNING: pytorch setting(s) $noisy had a step 1.5x slower than their median: the machine was busy, rerun"
 echo "machine sgemm ceiling (dsatrain bench --gemm): $gemm_gflops GFLOP/s"
 echo "peer: $best_name, $best_tps tokens/s"
 awk -v d="$dsa_tps" -v p="$best_tps" 'BEGIN {
