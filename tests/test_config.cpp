@@ -465,6 +465,7 @@ TEST(ConfigDescribe, OneAlignedLinePerKey) {
                                          "train.ckpt_every",
                                          "train.log_every",
                                          "train.threads",
+                                         "train.tf32",
                                          "run.name",
                                          "run.dir"};
   std::istringstream text(describe_keys());

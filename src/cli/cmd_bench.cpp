@@ -62,8 +62,7 @@ int run_bench(const Args& args) {
   if (options.help) return std::printf("%s", help_text(kBench).c_str()), 0;
   if (options.flag("gemm")) return bench_gemm();
   const config::Config cfg = config::load(options.get("config"), options.all("set"));
-  train::BackendChoice choice = train::choose_backend(cfg.train.device);
-  if (options.flag("profile") && choice.backend->device == ops::Device::cpu) choice.backend = &cpu::profiled_backend<float>();
+  const train::BackendChoice choice = train::choose_backend(cfg.train.device, options.flag("profile"));
   auto comm = dist::make_communicator("local");
   train::Session session(cfg, *choice.backend, *comm);
   const int64_t batch = cfg.train.batch_size, seq = cfg.model.seq_len;

@@ -89,6 +89,7 @@ struct TrainConfig {
   int64_t ckpt_every = 0;       // 0: only the final checkpoint
   int64_t log_every = 10;       // terminal progress line every n steps (metrics.jsonl gets every step)
   int64_t threads = 0;          // CPU threads; 0: all cores
+  bool tf32 = false;            // TF32 tensor-core math in the CUDA twin's GEMMs
 
   bool operator==(const TrainConfig&) const = default;
 };

@@ -1,6 +1,6 @@
 #include <cstring>
 
-#include "core/profile.h"
+#include "ops/timed_op.h"
 #include "cpu/cpu_ops.h"
 
 namespace dsa::cpu {
@@ -11,25 +11,11 @@ void copy_bytes(const Context&, void* dst, const void* src, size_t bytes) {
   std::memcpy(dst, src, bytes);
 }
 void no_wait(const Context&) {}
+Context cpu_context() { return Context{}; }
 }  // namespace
 
-// The same function wrapped in a profile::Scope named after the op (bench --profile).
-template <auto Fn, const char* Name>
-struct Timed;
-template <class R, class... Args, R (*Fn)(Args...), const char* Name>
-struct Timed<Fn, Name> {
-  static R call(Args... args) {
-    const profile::Scope scope(Name);
-    return Fn(args...);
-  }
-};
-
-// Entry for op `name`: the function itself, or its timed wrapper.
-#define DSA_OP(name, fn) \
-  []<bool kProfiled>() { \
-    static constexpr char kName[] = #name; \
-    if constexpr (kProfiled) return &Timed<fn, kName>::call; else return fn; \
-  }.template operator()<Profiled>()
+constexpr void (*kNoSync)() = nullptr;
+#define DSA_OP(name, fn) DSA_TABLE_OP(name, fn, kNoSync)
 
 template <class T, bool Profiled>
 ops::Backend<T> make_table() {
@@ -37,6 +23,7 @@ ops::Backend<T> make_table() {
       .name = "cpu",
       .device = ops::Device::cpu,
       .memory = {host_allocator(), &zero_bytes, &copy_bytes, &copy_bytes, &no_wait},
+      .make_context = &cpu_context,
       .embedding_forward = DSA_OP(embedding_forward, &embedding_forward<T>),
       .embedding_backward = DSA_OP(embedding_backward, &embedding_backward<T>),
       .rmsnorm_forward = DSA_OP(rmsnorm_forward, &rmsnorm_forward<T>),
@@ -48,7 +35,7 @@ ops::Backend<T> make_table() {
       .rope_backward = DSA_OP(rope_backward, &rope_backward<T>),
       .attention_forward = DSA_OP(attention_forward, &attention_forward<T>),
       .attention_backward = DSA_OP(attention_backward, &attention_backward<T>),
-      .attention_workspace = &attention_workspace,
+      .workspace_bytes = &workspace_bytes,
       .swiglu_forward = DSA_OP(swiglu_forward, &swiglu_forward<T>),
       .swiglu_backward = DSA_OP(swiglu_backward, &swiglu_backward<T>),
       .residual_forward = DSA_OP(residual_forward, &residual_forward<T>),

@@ -102,8 +102,9 @@ ModelCarving<T> carve_model(const config::ModelConfig& m, const ops::Backend<T>&
   acts.resize(m.n_layers);
   carve_activations(carving.activations, acts, d, max_batch, m.seq_len);
   carve_head(carving.activations, head, d, m.seq_len);
-  scratch.workspace_bytes =
-      backend.attention_workspace(attention_shape_of(m, max_batch, m.seq_len), sizeof(T));
+  const ops::WorkspaceQuery query{attention_shape_of(m, max_batch, m.seq_len), d.N, d.D,
+                                  make_param_layout(m, config::OptimizerConfig{}).total};
+  scratch.workspace_bytes = backend.workspace_bytes(query, sizeof(T));
   carve_scratch(carving.scratch, scratch, d);
   return carving;
 }
@@ -132,7 +133,7 @@ Model<T>::Model(const config::ModelConfig& m, const config::OptimizerConfig& opt
     : cfg_(m), backend_(backend), layout_(make_param_layout(m, opt)),
       plan_(plan(m, opt, backend, max_batch)), max_batch_(max_batch),
       qkv_width_((m.n_heads + 2 * m.n_kv_heads) * m.head_dim()) {
-  ctx_.device = backend.device;
+  ctx_ = backend.make_context();
   const Allocator& alloc = backend.memory.allocator;
   weights_arena_ = Arena(2 * layout_.total * sizeof(T), alloc, "parameters+gradients");
   params_ = weights_arena_.at<T>(0);

@@ -9,9 +9,9 @@
 // Layouts: q element (b, t, h, d) at q[(b*T + t) * q_stride + h*Dh + d]; k and v (b, t, g, d) at
 // [(b*T + t) * kv_stride + g*Dh + d] (strides let q, k, v live inside one fused QKV buffer; dq, dk,
 // dv use the same strides). out and dout are contiguous [B, T, H, Dh]; lse is [B, H, T].
-// H must be a multiple of Hkv (an error otherwise). ctx.workspace must hold at least
-// attention_workspace(shape) bytes; the CPU twin sizes it per OpenMP thread, so the model plans it
-// with the thread count it will run with (train.threads is applied before the model is built).
+// H must be a multiple of Hkv (an error otherwise). ctx.workspace must hold what the twin's
+// workspace_bytes (ops/workspace.h) asks for this shape; the CPU twin sizes it per OpenMP thread,
+// so the model plans it with the thread count it will run with (train.threads is applied first).
 #pragma once
 #include "ops/context.h"
 
@@ -29,7 +29,5 @@ template <class T>
 using AttentionBackward = void(const Context& ctx, T* dq, T* dk, T* dv, const T* dout,
                                const T* out, const T* lse, const T* q, const T* k, const T* v,
                                const AttentionShape& shape);
-// Bytes of ctx.workspace the twin needs for this shape (forward and backward alike).
-using AttentionWorkspace = size_t(const AttentionShape& shape, size_t scalar_bytes);
 
 }  // namespace dsa::ops

@@ -13,6 +13,7 @@
 #include "ops/rmsnorm.h"
 #include "ops/rope.h"
 #include "ops/swiglu.h"
+#include "ops/workspace.h"
 
 namespace dsa::ops {
 
@@ -21,6 +22,8 @@ struct Backend {
   const char* name;
   Device device;
   MemoryOps memory;
+  // A context on this twin's device: its stream and BLAS handle (workspace left empty).
+  Context (*make_context)();
   EmbeddingForward<T>* embedding_forward;
   EmbeddingBackward<T>* embedding_backward;
   RmsNormForward<T>* rmsnorm_forward;
@@ -32,7 +35,7 @@ struct Backend {
   RopeApply<T>* rope_backward;
   AttentionForward<T>* attention_forward;
   AttentionBackward<T>* attention_backward;
-  AttentionWorkspace* attention_workspace;
+  WorkspaceBytes* workspace_bytes;
   SwiGluForward<T>* swiglu_forward;
   SwiGluBackward<T>* swiglu_backward;
   ResidualForward<T>* residual_forward;

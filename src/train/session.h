@@ -13,11 +13,13 @@
 namespace dsa::train {
 
 // Picks the backend for train.device (auto|cpu|cuda); `reason` says why (printed at start).
+// auto takes the GPU when the build has the CUDA twin and a usable GPU is present. `profiled`
+// wraps every op in a timing scope (bench --profile).
 struct BackendChoice {
   const ops::Backend<float>* backend;
   std::string reason;
 };
-BackendChoice choose_backend(const std::string& device);
+BackendChoice choose_backend(const std::string& device, bool profiled = false);
 
 struct StepResult {
   double loss = 0;  // mean token loss of the batch

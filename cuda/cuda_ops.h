@@ -1,0 +1,67 @@
+// The CUDA twin of every op of src/ops/ (fp32). Contracts (shapes, math) live in the matching
+// src/ops/ header; the definitions live in one .cu per op family. ctx.stream is a cudaStream_t and
+// ctx.blas a cublasHandle_t (cuda/runtime.cu). All pointers are device memory.
+#pragma once
+#include "ops/backend.h"
+
+namespace dsa::cuda {
+
+using ops::AttentionShape;
+using ops::Context;
+
+// embedding.cu
+void embedding_forward(const Context& ctx, float* out, const int32_t* tokens, const float* table,
+                       int64_t rows, int64_t dim, int64_t vocab);
+void embedding_backward(const Context& ctx, float* dtable, const float* dout,
+                        const int32_t* tokens, int64_t rows, int64_t dim, int64_t vocab);
+// rmsnorm.cu
+void rmsnorm_forward(const Context& ctx, float* out, float* rstd, const float* in,
+                     const float* weight, int64_t rows, int64_t dim, double eps);
+void rmsnorm_backward(const Context& ctx, float* din, float* dweight, const float* dout,
+                      const float* in, const float* weight, const float* rstd, int64_t rows,
+                      int64_t dim);
+// matmul.cu (cuBLAS)
+void gemm(const Context& ctx, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k,
+          float alpha, const float* a, int64_t lda, const float* b, int64_t ldb, float beta,
+          float* c, int64_t ldc);
+void matmul_forward(const Context& ctx, float* out, const float* in, const float* weight,
+                    int64_t rows, int64_t in_dim, int64_t out_dim, bool accumulate);
+void matmul_backward(const Context& ctx, float* din, float* dweight, const float* dout,
+                     const float* in, const float* weight, int64_t rows, int64_t in_dim,
+                     int64_t out_dim, bool accumulate_din);
+// rope.cu
+void rope_forward(const Context& ctx, float* x, const float* cos, const float* sin, int64_t batch,
+                  int64_t seq, int64_t heads, int64_t head_dim, int64_t rot_dims,
+                  int64_t row_stride);
+void rope_backward(const Context& ctx, float* x, const float* cos, const float* sin,
+                   int64_t batch, int64_t seq, int64_t heads, int64_t head_dim, int64_t rot_dims,
+                   int64_t row_stride);
+// attention.cu
+void attention_forward(const Context& ctx, float* out, float* lse, const float* q, const float* k,
+                       const float* v, const AttentionShape& shape);
+void attention_backward(const Context& ctx, float* dq, float* dk, float* dv, const float* dout,
+                        const float* out, const float* lse, const float* q, const float* k,
+                        const float* v, const AttentionShape& shape);
+// swiglu.cu
+void swiglu_forward(const Context& ctx, float* out, const float* gate_up, int64_t rows,
+                    int64_t hidden);
+void swiglu_backward(const Context& ctx, float* dgate_up, const float* dout, const float* gate_up,
+                     int64_t rows, int64_t hidden);
+// residual.cu
+void residual_forward(const Context& ctx, float* out, const float* a, const float* b, int64_t n);
+void residual_backward(const Context& ctx, float* da, float* db, const float* dout, int64_t n);
+// cross_entropy.cu
+void cross_entropy(const Context& ctx, float* logits, float* losses, int32_t* predictions,
+                   const int32_t* targets, int64_t rows, int64_t vocab, float grad_scale);
+// adamw.cu
+void adamw_update(const Context& ctx, float* param, const float* grad, float* m, float* v,
+                  int64_t n, const ops::AdamWHyper& hyper);
+double sum_squares(const Context& ctx, const float* x, int64_t n);
+
+// Bytes of ctx.workspace each op family needs for the model's largest calls; the backend's
+// workspace_bytes is the maximum of these (ops run one after another on one stream).
+size_t rmsnorm_workspace(const ops::WorkspaceQuery& query);
+size_t attention_workspace(const ops::WorkspaceQuery& query);
+size_t sum_squares_workspace(const ops::WorkspaceQuery& query);
+
+}  // namespace dsa::cuda

@@ -1,0 +1,87 @@
+// Helpers for CUDA-vs-CPU tests (KERNELS §1): device buffers through the CUDA twin's own memory
+// ops (no CUDA headers here), NaN poisoning, and the relative-error metric. Tests call
+// DSA_REQUIRE_GPU() first: without the CUDA twin or a GPU they skip and say why.
+#pragma once
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#ifdef DSA_WITH_CUDA
+#include "cuda_backend.h"
+#endif
+
+namespace dsa::test {
+
+#ifdef DSA_WITH_CUDA
+#define DSA_REQUIRE_GPU()                                                                    \
+  do {                                                                                       \
+    const ::dsa::cuda::DeviceStatus dsa_gpu = ::dsa::cuda::device_status();                  \
+    if (!dsa_gpu.available) GTEST_SKIP() << "skipped: " << dsa_gpu.description;              \
+  } while (0)
+#else
+#define DSA_REQUIRE_GPU() GTEST_SKIP() << "skipped: this build has no CUDA twin (built without nvcc)"
+#endif
+
+#ifdef DSA_WITH_CUDA
+// A device array of T that starts as a copy of `host` (or `count` NaNs: poisoned output).
+template <class T>
+class DeviceArray {
+ public:
+  explicit DeviceArray(const std::vector<T>& host) : DeviceArray(host.size()) { upload(host); }
+  explicit DeviceArray(size_t count, T fill = poison())
+      : memory_(cuda::backend().memory), ctx_(cuda::backend().make_context()), count_(count) {
+    data_ = static_cast<T*>(memory_.allocator.allocate(std::max<size_t>(count, 1) * sizeof(T)));
+    if (data_ == nullptr) throw std::runtime_error("DeviceArray: cudaMalloc failed");
+    upload(std::vector<T>(count, fill));
+  }
+  ~DeviceArray() { memory_.allocator.release(data_); }
+  DeviceArray(const DeviceArray&) = delete;
+  DeviceArray& operator=(const DeviceArray&) = delete;
+
+  void upload(const std::vector<T>& host) { memory_.to_device(ctx_, data_, host.data(), count_ * sizeof(T)); }
+  std::vector<T> download() const {
+    std::vector<T> host(count_);
+    memory_.to_host(ctx_, host.data(), data_, count_ * sizeof(T));
+    return host;
+  }
+  T* get() const { return data_; }
+
+  static T poison() {
+    if constexpr (std::is_floating_point_v<T>) return std::numeric_limits<T>::quiet_NaN();
+    else return T(-12345);
+  }
+
+ private:
+  ops::MemoryOps memory_;
+  ops::Context ctx_;
+  size_t count_;
+  T* data_ = nullptr;
+};
+
+// The CUDA twin's context with `bytes` of device workspace.
+struct GpuContext {
+  explicit GpuContext(size_t bytes = 0) : workspace(bytes / sizeof(float) + 1, 0.0f) {
+    ctx = cuda::backend().make_context();
+    ctx.workspace = workspace.get();
+    ctx.workspace_bytes = bytes;
+  }
+  DeviceArray<float> workspace;
+  ops::Context ctx;
+};
+#endif
+
+// ||gpu - cpu|| / ||cpu||; any NaN (an element the kernel never wrote) makes it infinite.
+template <class A, class B>
+double relative_error(const std::vector<A>& gpu, const std::vector<B>& cpu) {
+  double diff = 0, ref = 0;
+  for (size_t i = 0; i < cpu.size(); ++i) {
+    if (std::isnan(double(gpu[i]))) return std::numeric_limits<double>::infinity();
+    diff += (double(gpu[i]) - double(cpu[i])) * (double(gpu[i]) - double(cpu[i]));
+    ref += double(cpu[i]) * double(cpu[i]);
+  }
+  return std::sqrt(diff / std::max(ref, 1e-300));
+}
+
+}  // namespace dsa::test
