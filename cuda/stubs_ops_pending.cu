@@ -13,8 +13,6 @@ void rmsnorm_forward(const Context&, float*, float*, const float*, const float*,
 void rmsnorm_backward(const Context&, float*, float*, const float*, const float*, const float*, const float*, int64_t, int64_t) { DSA_PENDING("rmsnorm_backward"); }
 void rope_forward(const Context&, float*, const float*, const float*, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t) { DSA_PENDING("rope_forward"); }
 void rope_backward(const Context&, float*, const float*, const float*, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t) { DSA_PENDING("rope_backward"); }
-void attention_forward(const Context&, float*, float*, const float*, const float*, const float*, const AttentionShape&) { DSA_PENDING("attention_forward"); }
-void attention_backward(const Context&, float*, float*, float*, const float*, const float*, const float*, const float*, const float*, const float*, const AttentionShape&) { DSA_PENDING("attention_backward"); }
 void swiglu_forward(const Context&, float*, const float*, int64_t, int64_t) { DSA_PENDING("swiglu_forward"); }
 void swiglu_backward(const Context&, float*, const float*, const float*, int64_t, int64_t) { DSA_PENDING("swiglu_backward"); }
 void residual_forward(const Context&, float*, const float*, const float*, int64_t) { DSA_PENDING("residual_forward"); }
@@ -23,7 +21,6 @@ void cross_entropy(const Context&, float*, float*, int32_t*, const int32_t*, int
 void adamw_update(const Context&, float*, const float*, float*, float*, int64_t, const ops::AdamWHyper&) { DSA_PENDING("adamw_update"); }
 double sum_squares(const Context&, const float*, int64_t) { DSA_PENDING("sum_squares"); }
 size_t rmsnorm_workspace(const ops::WorkspaceQuery&) { return 0; }
-size_t attention_workspace(const ops::WorkspaceQuery&) { return 0; }
 size_t sum_squares_workspace(const ops::WorkspaceQuery&) { return 0; }
 
 }  // namespace dsa::cuda
