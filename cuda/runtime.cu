@@ -6,6 +6,9 @@
 #include <cstring>
 #include <mutex>
 
+#include <cuda_profiler_api.h>
+#include <nvtx3/nvToolsExt.h>
+
 #include "check.cuh"
 #include "cuda_backend.h"
 #include "cuda_ops.h"
@@ -144,6 +147,15 @@ ops::Backend<float> make_table() {
 }
 #undef DSA_OP
 
+// NVTX ranges and the cudaProfilerStart/Stop capture window for Nsight (docs/profiling.md).
+void nvtx_push(const char* name) { nvtxRangePushA(name); }
+void nvtx_pop() { nvtxRangePop(); }
+void capture_start() { DSA_CUDA_CHECK(cudaProfilerStart(), "profiler start"); }
+void capture_stop() {
+  DSA_CUDA_CHECK(cudaDeviceSynchronize(), "profiler stop");
+  DSA_CUDA_CHECK(cudaProfilerStop(), "profiler stop");
+}
+
 void require_device() {
   const DeviceStatus status = device_status();
   DSA_CHECK(status.available, "train.device = cuda: ", status.description);
@@ -176,12 +188,17 @@ DeviceStatus device_status() {
 
 const ops::Backend<float>& backend() {
   require_device();
+  static const bool hooked = [] {
+    profile::set_hooks({&nvtx_push, &nvtx_pop, &capture_start, &capture_stop});
+    return true;
+  }();
+  (void)hooked;
   static const ops::Backend<float> table = make_table<false>();
   return table;
 }
 
 const ops::Backend<float>& profiled_backend() {
-  require_device();
+  backend();  // installs the profiler hooks
   static const ops::Backend<float> table = make_table<true>();
   return table;
 }

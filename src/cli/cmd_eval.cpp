@@ -1,4 +1,7 @@
 #include <cstdio>
+#include <span>
+
+#include "core/safetensors.h"
 
 #include "cli/commands.h"
 #include "cli/options.h"
@@ -14,7 +17,25 @@ static const CommandSpec kEval{
     "val_ppl, val_acc).",
     {{"checkpoint", "FILE", "", "checkpoint (runs/<name>/step_<n>.ckpt)", true},
      {"set", "KEY=VALUE", "", "override a key of the embedded config (data.*, train.*)", false, true},
-     {"windows", "N", "0", "evaluate the first N windows of seq_len tokens; 0 = the whole split"}}};
+     {"windows", "N", "0", "evaluate the first N windows of seq_len tokens; 0 = the whole split"},
+     {"dump-logits", "FILE", "", "also write the first window's inputs [1, T] and logits [1, T, V] (F32) as safetensors"}}};
+
+// The first validation window through the model, written for outside comparisons
+// (tools/hf_check.py compares them with transformers' LlamaForCausalLM).
+static void dump_logits(model::Model<float>& net, const data::TokenLoader& val, const std::string& path) {
+  const int64_t seq = net.config().seq_len;
+  std::vector<int32_t> inputs(seq), targets(seq);
+  const int64_t length = val.eval_window(0, seq, inputs.data(), targets.data());
+  net.forward(inputs.data(), targets.data(), 1, length, 0.0);
+  std::vector<float> logits;
+  net.read_logits(logits);
+  SafeTensorsFile file;
+  file.metadata["format"] = "pt";
+  file.add("inputs", to_safetensor({1, length}, std::span<const int32_t>(inputs.data(), length)));
+  file.add("logits", to_safetensor({1, length, net.config().vocab_size}, std::span<const float>(logits)));
+  write_safetensors(path, file);
+  std::printf("eval: wrote the first window's inputs and logits to %s\n", path.c_str());
+}
 
 int run_eval(const Args& args) {
   const ParsedOptions options = parse_options(kEval, args);
@@ -25,6 +46,7 @@ int run_eval(const Args& args) {
   const train::TrainingData data = train::load_training_data(cfg);
   const train::EvalResult e = train::evaluate(*loaded.model, data.val, data.token_bytes,
                                               loaded.config.train.batch_size, options.integer("windows"));
+  if (options.given("dump-logits")) dump_logits(*loaded.model, data.val, options.get("dump-logits"));
   std::printf("eval: val_loss=%.4f val_bpb=%.4f val_ppl=%.2f val_acc=%.4f tokens=%ld\n", e.loss, e.bpb, e.ppl, e.acc, long(e.tokens));
   return 0;
 }

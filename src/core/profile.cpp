@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <map>
+#include <string>
 #include <vector>
 
 namespace dsa::profile {
@@ -25,6 +26,36 @@ void add(const char* name, double seconds) {
 }
 
 void reset() { registry().clear(); }
+
+namespace {
+Hooks& installed_hooks() {
+  static Hooks installed;
+  return installed;
+}
+}  // namespace
+
+void set_hooks(const Hooks& hooks) { installed_hooks() = hooks; }
+const Hooks& hooks() { return installed_hooks(); }
+
+void capture(bool on) {
+  const Hooks& h = installed_hooks();
+  if (on && h.capture_start != nullptr) h.capture_start();
+  if (!on && h.capture_stop != nullptr) h.capture_stop();
+}
+
+Range::Range(const char* what, int64_t index) : active_(installed_hooks().range_push != nullptr) {
+  if (!active_) return;
+  if (index < 0) {
+    installed_hooks().range_push(what);
+  } else {
+    const std::string name = std::string(what) + " " + std::to_string(index);
+    installed_hooks().range_push(name.c_str());
+  }
+}
+
+Range::~Range() {
+  if (active_ && installed_hooks().range_pop != nullptr) installed_hooks().range_pop();
+}
 
 std::string report() {
   std::vector<std::pair<std::string, Entry>> rows(registry().begin(), registry().end());

@@ -15,6 +15,32 @@ void reset();
 // One line per scope, largest total first: name, calls, total ms, ms per call, share of the sum.
 std::string report();
 
+// Named ranges for external profilers (NVTX under Nsight on the GPU) and a capture window
+// (cudaProfilerStart/Stop for `--profile-steps a:b`). core/ knows no CUDA: the CUDA twin installs
+// these hooks when it starts; without them ranges cost one branch.
+struct Hooks {
+  void (*range_push)(const char* name) = nullptr;
+  void (*range_pop)() = nullptr;
+  void (*capture_start)() = nullptr;
+  void (*capture_stop)() = nullptr;
+};
+void set_hooks(const Hooks& hooks);
+const Hooks& hooks();
+void capture(bool on);
+
+// A range "what" or "what <index>" ("layer 2 forward" is Range("layer forward", 2) → "layer
+// forward 2"); formatted only when a profiler hook is installed.
+class Range {
+ public:
+  explicit Range(const char* what, int64_t index = -1);
+  ~Range();
+  Range(const Range&) = delete;
+  Range& operator=(const Range&) = delete;
+
+ private:
+  bool active_;
+};
+
 class Scope {
  public:
   explicit Scope(const char* name) : name_(name) {}

@@ -5,6 +5,7 @@
 
 #include "core/error.h"
 #include "core/philox.h"
+#include "core/profile.h"
 #include "ops/rope_table.h"
 
 namespace dsa::model {
@@ -172,6 +173,7 @@ ops::AttentionShape Model<T>::attention_shape(int64_t batch, int64_t seq) const 
 
 template <class T>
 void Model<T>::layer_forward(int64_t l, int64_t batch, int64_t seq) {
+  const profile::Range range("layer forward", l);
   const ops::Backend<T>& be = backend_;
   const LayerOffsets& w = layout_.layers[l];
   LayerActivations<T>& a = acts_[l];
@@ -209,13 +211,19 @@ double Model<T>::forward(const int32_t* inputs, const int32_t* targets, int64_t 
   last_seq_ = seq;
   be.memory.to_device(ctx_, head_.inputs, inputs, N * sizeof(int32_t));
   be.memory.to_device(ctx_, head_.targets, targets, N * sizeof(int32_t));
-  be.embedding_forward(ctx_, acts_[0].input, head_.inputs, param(layout_.embed), N, D, V);
+  {
+    const profile::Range range("embedding forward");
+    be.embedding_forward(ctx_, acts_[0].input, head_.inputs, param(layout_.embed), N, D, V);
+  }
   for (int64_t l = 0; l < cfg_.n_layers; ++l) layer_forward(l, batch, seq);
-  be.rmsnorm_forward(ctx_, head_.final_normed, head_.final_rstd, head_.final_input, param(layout_.final_norm), N, D, cfg_.norm_eps);
-  be.matmul_forward(ctx_, head_.logits, head_.final_normed, param(layout_.lm_head), N, D, V, false);
-  // Training needs no argmax: predictions are computed for evaluation (grad_scale == 0) only.
-  int32_t* predictions = grad_scale == 0.0 ? head_.predictions : nullptr;
-  be.cross_entropy(ctx_, head_.logits, head_.token_losses, predictions, head_.targets, N, V, T(grad_scale));
+  {
+    const profile::Range range("lm head and loss");
+    be.rmsnorm_forward(ctx_, head_.final_normed, head_.final_rstd, head_.final_input, param(layout_.final_norm), N, D, cfg_.norm_eps);
+    be.matmul_forward(ctx_, head_.logits, head_.final_normed, param(layout_.lm_head), N, D, V, false);
+    // Training needs no argmax: predictions are computed for evaluation (grad_scale == 0) only.
+    int32_t* predictions = grad_scale == 0.0 ? head_.predictions : nullptr;
+    be.cross_entropy(ctx_, head_.logits, head_.token_losses, predictions, head_.targets, N, V, T(grad_scale));
+  }
   std::vector<T> losses(N);
   be.memory.to_host(ctx_, losses.data(), head_.token_losses, N * sizeof(T));
   double total = 0;
@@ -225,6 +233,7 @@ double Model<T>::forward(const int32_t* inputs, const int32_t* targets, int64_t 
 
 template <class T>
 void Model<T>::layer_backward(int64_t l, int64_t batch, int64_t seq) {
+  const profile::Range range("layer backward", l);
   const ops::Backend<T>& be = backend_;
   const LayerOffsets& w = layout_.layers[l];
   const LayerActivations<T>& a = acts_[l];
@@ -258,11 +267,15 @@ void Model<T>::backward() {
   const int64_t batch = last_batch_, seq = last_seq_;
   const int64_t N = batch * seq, D = cfg_.d_model, V = cfg_.vocab_size;
   DSA_CHECK(N > 0, "model backward: no forward pass to differentiate");
-  // head_.logits holds dL/dlogits (written by cross_entropy when grad_scale != 0)
-  be.matmul_backward(ctx_, scratch_.dnormed, grad(layout_.lm_head), head_.logits, head_.final_normed, param(layout_.lm_head), N, D, V, false);
-  be.memory.zero(ctx_, scratch_.dx, N * D * sizeof(T));
-  be.rmsnorm_backward(ctx_, scratch_.dx, grad(layout_.final_norm), scratch_.dnormed, head_.final_input, param(layout_.final_norm), head_.final_rstd, N, D);
+  {
+    const profile::Range range("lm head backward");
+    // head_.logits holds dL/dlogits (written by cross_entropy when grad_scale != 0)
+    be.matmul_backward(ctx_, scratch_.dnormed, grad(layout_.lm_head), head_.logits, head_.final_normed, param(layout_.lm_head), N, D, V, false);
+    be.memory.zero(ctx_, scratch_.dx, N * D * sizeof(T));
+    be.rmsnorm_backward(ctx_, scratch_.dx, grad(layout_.final_norm), scratch_.dnormed, head_.final_input, param(layout_.final_norm), head_.final_rstd, N, D);
+  }
   for (int64_t l = cfg_.n_layers - 1; l >= 0; --l) layer_backward(l, batch, seq);
+  const profile::Range range("embedding backward");
   be.embedding_backward(ctx_, grad(layout_.embed), scratch_.dx, head_.inputs, N, D, V);
 }
 

@@ -1,6 +1,7 @@
 #include "train/session.h"
 
 #include "core/error.h"
+#include "core/profile.h"
 #include "cpu/blas_info.h"
 #include "cpu/cpu_ops.h"
 #ifdef DSA_WITH_CUDA
@@ -51,6 +52,7 @@ StepResult Session::step(const int32_t* inputs, const int32_t* targets,
   comm_.allreduce_sum(model_->grads(), model_->layout().total);
   comm_.allreduce_sum_host(&loss_sum, 1);
   result.loss = loss_sum / tokens;
+  const profile::Range range("optimizer");
   result.optimizer = optimizer_->step(model_->params(), model_->grads(), groups);
   return result;
 }

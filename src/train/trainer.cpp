@@ -8,6 +8,7 @@
 
 #include "core/error.h"
 #include "core/file_io.h"
+#include "core/profile.h"
 #include "core/timer.h"
 #include "cpu/blas_info.h"
 #include "data/corpus.h"
@@ -246,10 +247,12 @@ TrainOutcome train(const config::Config& cfg, const TrainOptions& options) {
     const StagePosition pos = stage_at(cfg, step);
     const config::StageConfig& stage = cfg.stages[pos.index];
     const double lr = stage_lr(stage, pos.step_in_stage, stage.lr);
+    if (step + 1 == options.profile_first) profile::capture(true);
     const Timer step_timer;
     data.train.train_batch(cfg.train.seed, step, comm->rank(), batch, seq, inputs.data(), targets.data());
     const StepResult r = session.step(inputs.data(), targets.data(), {GroupUpdate{lr, false}, GroupUpdate{0.0, true}});
     const double seconds = step_timer.seconds();
+    if (step + 1 == options.profile_last) profile::capture(false);
     DSA_CHECK(std::isfinite(r.loss), "training diverged: loss is ", r.loss, " at step ", step + 1,
               " (lower the learning rate or check the data)");
     train_seconds += seconds;

@@ -27,6 +27,9 @@ struct TrainOptions {
   bool resume = false;     // continue from the newest step_<n>.ckpt of the run folder
   int64_t stop_after = 0;  // > 0: save a checkpoint after this step and stop (resume later)
   bool final_eval = true;  // the full validation pass at the end of the schedule
+  // Steps first..last (1-based, inclusive) run inside the profiler's capture window
+  // (cudaProfilerStart/Stop: nsys --capture-range=cudaProfilerApi); 0 = no window.
+  int64_t profile_first = 0, profile_last = 0;
 };
 
 struct TrainOutcome {
