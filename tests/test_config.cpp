@@ -10,6 +10,7 @@
 
 #include "config/config.h"
 #include "core/error.h"
+#include "test_util.h"
 
 namespace dsa::config {
 namespace {
@@ -41,16 +42,7 @@ class ConfigFiles : public ::testing::Test {
   fs::path dir_;
 };
 
-// The message of the dsa::Error that `action` throws ("" and a test failure when it does not).
-std::string error_of(const std::function<void()>& action) {
-  try {
-    action();
-  } catch (const Error& error) {
-    return error.what();
-  }
-  ADD_FAILURE() << "expected a dsa::Error";
-  return "";
-}
+using test::error_of;
 
 std::string parse_error(const std::string& yaml, const std::vector<std::string>& overrides = {}) {
   return error_of([&] { parse(yaml, "text.yaml", overrides); });

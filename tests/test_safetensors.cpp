@@ -17,6 +17,7 @@
 #include "core/file_io.h"
 #include "core/json.h"
 #include "core/safetensors.h"
+#include "test_util.h"
 
 namespace dsa {
 namespace {
@@ -24,35 +25,10 @@ namespace {
 namespace fs = std::filesystem;
 
 // A fresh directory per test, removed afterwards.
-class TempDir {
- public:
-  TempDir() {
-    const auto* test = ::testing::UnitTest::GetInstance()->current_test_info();
-    path_ = fs::temp_directory_path() /
-            cat("dsa_safetensors_", test->name(), "_", ::getpid());
-    fs::remove_all(path_);
-    fs::create_directories(path_);
-  }
-  ~TempDir() { fs::remove_all(path_); }
-  std::string file(const std::string& name) const { return (path_ / name).string(); }
 
- private:
-  fs::path path_;
-};
 
-// Runs `body` and returns the dsa::Error message it throws (fails the test if it does not throw).
-template <class Body>
-std::string error_of(Body body) {
-  try {
-    body();
-  } catch (const Error& error) {
-    return error.what();
-  }
-  ADD_FAILURE() << "expected a dsa::Error";
-  return "";
-}
-
-#define EXPECT_HAS(text, part) EXPECT_NE(std::string(text).find(part), std::string::npos) << "message: " << (text)
+using test::error_of;
+using test::TempDir;
 
 // ---- JSON -----------------------------------------------------------------------------------
 

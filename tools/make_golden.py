@@ -19,30 +19,15 @@ import argparse
 import json
 import math
 import os
-import subprocess
 import sys
 
 TOOLS_DIR = os.path.dirname(os.path.abspath(__file__))
 REPO_DIR = os.path.dirname(TOOLS_DIR)
 
 
-def _ensure_packages():
-    """Debian's numpy/torch; installs them through tools/pyenv.sh when missing, then re-executes."""
-    try:
-        import numpy  # noqa: F401
-        import torch  # noqa: F401
-        return
-    except ImportError as e:
-        if os.environ.get("DSA_PYENV_TRIED"):
-            sys.exit(f"make_golden: {e}; run with /usr/bin/python3 after "
-                     "`apt-get install -y python3-torch python3-numpy libopenblas0-openmp`")
-    subprocess.run(["bash", "-c", 'source "$1/pyenv.sh" && ensure_python_pkgs', "_", TOOLS_DIR],
-                   check=True)
-    os.environ["DSA_PYENV_TRIED"] = "1"
-    os.execv("/usr/bin/python3", ["/usr/bin/python3", os.path.abspath(__file__)] + sys.argv[1:])
+from pyensure import ensure  # noqa: E402
 
-
-_ensure_packages()
+ensure("make_golden", ["numpy", "torch"], ["python3-torch", "python3-numpy", "libopenblas0-openmp"])
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402

@@ -25,29 +25,14 @@ tensors' byte ranges tiling the data buffer with no gap, overlap or trailing byt
 import hashlib
 import json
 import os
-import subprocess
 import sys
 
 TOOLS_DIR = os.path.dirname(os.path.abspath(__file__))
 
 
-def _ensure_numpy():
-    """Debian's numpy (DESIGN §1): installs it through tools/pyenv.sh when missing, then, when run
-    as a script, re-executes under /usr/bin/python3 (the python3 on PATH may lack it)."""
-    try:
-        import numpy  # noqa: F401
-        return
-    except ImportError as e:
-        if os.environ.get("DSA_PYENV_TRIED") or __name__ != "__main__":
-            sys.exit(f"read_safetensors: {e}; run with /usr/bin/python3 after "
-                     "`apt-get install -y python3-numpy`")
-    subprocess.run(["bash", "-c", 'source "$1/pyenv.sh" && ensure_python_pkgs python3-numpy', "_",
-                    TOOLS_DIR], check=True)
-    os.environ["DSA_PYENV_TRIED"] = "1"
-    os.execv("/usr/bin/python3", ["/usr/bin/python3", os.path.abspath(__file__)] + sys.argv[1:])
+from pyensure import ensure  # noqa: E402
 
-
-_ensure_numpy()
+ensure("read_safetensors", ["numpy"], ["python3-numpy"])
 import numpy as np  # noqa: E402
 
 # safetensors dtype -> (numpy dtype of the stored elements, element bytes). BF16 and the F8 kinds

@@ -24,30 +24,15 @@ import math
 import os
 import re
 import signal
-import subprocess
 import sys
 import time
 
 TOOLS_DIR = os.path.dirname(os.path.abspath(__file__))
 
 
-def _ensure_packages():
-    """Debian's numpy/torch; installs them through tools/pyenv.sh when missing, then re-executes."""
-    try:
-        import numpy  # noqa: F401
-        import torch  # noqa: F401
-        return
-    except ImportError as e:
-        if os.environ.get("DSA_PYENV_TRIED"):
-            sys.exit(f"torch_ref: {e}; run with /usr/bin/python3 after "
-                     "`apt-get install -y python3-torch python3-numpy libopenblas0-openmp`")
-    subprocess.run(["bash", "-c", 'source "$1/pyenv.sh" && ensure_python_pkgs', "_", TOOLS_DIR],
-                   check=True)
-    os.environ["DSA_PYENV_TRIED"] = "1"
-    os.execv("/usr/bin/python3", ["/usr/bin/python3", os.path.abspath(__file__)] + sys.argv[1:])
+from pyensure import ensure  # noqa: E402
 
-
-_ensure_packages()
+ensure("torch_ref", ["numpy", "torch"], ["python3-torch", "python3-numpy", "libopenblas0-openmp"])
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import torch.nn as nn  # noqa: E402
