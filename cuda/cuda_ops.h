@@ -60,6 +60,7 @@ double sum_squares(const Context& ctx, const float* x, int64_t n);
 
 // Bytes of ctx.workspace each op family needs for the model's largest calls; the backend's
 // workspace_bytes is the maximum of these (ops run one after another on one stream).
+size_t embedding_workspace(const ops::WorkspaceQuery& query);  // the backward's sort of query.rows
 size_t rmsnorm_workspace(const ops::WorkspaceQuery& query);
 size_t attention_workspace(const ops::WorkspaceQuery& query);
 size_t sum_squares_workspace(const ops::WorkspaceQuery& query);

@@ -112,7 +112,8 @@ void sync_compute() { DSA_CUDA_CHECK(cudaStreamSynchronize(runtime().compute), "
 
 size_t workspace_bytes(const ops::WorkspaceQuery& query, size_t scalar_bytes) {
   (void)scalar_bytes;  // the CUDA twin is fp32 only
-  return std::max({rmsnorm_workspace(query), attention_workspace(query), sum_squares_workspace(query)});
+  return std::max({embedding_workspace(query), rmsnorm_workspace(query), attention_workspace(query),
+                   sum_squares_workspace(query)});
 }
 
 #define DSA_OP(name, fn) DSA_TABLE_OP(name, fn, &sync_compute)
