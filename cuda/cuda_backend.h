@@ -27,4 +27,15 @@ void set_tf32(bool enabled);
 // Peak bytes cudaMalloc'ed through the twin's allocator so far (bench checks it against the plan).
 size_t allocated_bytes();
 
+// The machine's measured limits (`dsatrain bench --ceilings`, cuda/ceilings.cu): cuBLAS GEMM at
+// M = N = K = 8192 on random data in fp32 with TF32 off, in TF32, and in bf16 with fp32
+// accumulation (TFLOP/s), and a 2 GiB device-to-device cudaMemcpy counting bytes read plus written
+// (TB/s); each the median of 10 CUDA-event-timed runs after 3 warm-ups. `device` names the GPU.
+// Throws naming the reason when no GPU is available.
+struct Ceilings {
+  double fp32_gemm_tflops = 0, tf32_gemm_tflops = 0, bf16_gemm_tflops = 0, copy_tb_per_s = 0;
+  std::string device;
+};
+Ceilings measure_ceilings();
+
 }  // namespace dsa::cuda

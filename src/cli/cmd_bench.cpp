@@ -8,6 +8,7 @@
 #include "cli/commands.h"
 #include "cli/options.h"
 #include "config/config.h"
+#include "core/error.h"
 #include "core/file_io.h"
 #include "core/philox.h"
 #include "core/profile.h"
@@ -17,17 +18,23 @@
 #include "data/shard.h"
 #include "train/session.h"
 
+#ifdef DSA_WITH_CUDA
+#include "cuda_backend.h"
+#endif
+
 namespace dsa::cli {
 
 static const CommandSpec kBench{
     "bench",
     "Times training steps of a config's model (random windows of its training data, or random\n"
-    "tokens when none is prepared), or with --gemm the machine's sgemm rate.",
+    "tokens when none is prepared), or with --gemm the machine's sgemm rate, or with --ceilings\n"
+    "the GPU's GEMM and copy ceilings.",
     {{"config", "FILE", "configs/quickstart.yaml", "YAML config whose model and batch to time"},
      {"set", "KEY=VALUE", "", "override a config key", false, true},
      {"steps", "N", "10", "timed training steps"},
      {"warmup", "N", "2", "untimed steps first"},
      {"gemm", "", "", "measure sgemm GFLOP/s (M=N=K=2048 and the model's largest shapes) instead"},
+     {"ceilings", "", "", "measure the GPU's limits instead: cuBLAS GEMM TFLOP/s at 8192^3 (fp32, TF32, bf16) and copy TB/s"},
      {"profile", "", "", "time every op of the timed steps and print the breakdown"}}};
 
 static double gemm_gflops(int64_t m, int64_t n, int64_t k) {
@@ -57,10 +64,28 @@ static int bench_gemm() {
   return 0;
 }
 
+// One line per ceiling, key=value first (tools/gpu_check.sh reads them).
+static int bench_ceilings() {
+#ifdef DSA_WITH_CUDA
+  const cuda::DeviceStatus gpu = cuda::device_status();
+  DSA_CHECK(gpu.available, "bench --ceilings needs the CUDA twin and a GPU: ", gpu.description);
+  const cuda::Ceilings c = cuda::measure_ceilings();
+  std::printf("ceiling: device=%s\n", c.device.c_str());
+  std::printf("ceiling: fp32_gemm_tflops=%.2f (cuBLAS 8192^3, TF32 off, median of 10)\n", c.fp32_gemm_tflops);
+  std::printf("ceiling: tf32_gemm_tflops=%.2f (cuBLAS 8192^3, TF32 tensor cores)\n", c.tf32_gemm_tflops);
+  std::printf("ceiling: bf16_gemm_tflops=%.2f (cuBLAS 8192^3, bf16 in/out, fp32 accumulate)\n", c.bf16_gemm_tflops);
+  std::printf("ceiling: copy_tb_per_s=%.3f (device-to-device cudaMemcpy of 2 GiB, bytes read + written)\n", c.copy_tb_per_s);
+  return 0;
+#else
+  fail("bench --ceilings needs the CUDA twin and a GPU: this build has no CUDA twin (built without nvcc)");
+#endif
+}
+
 int run_bench(const Args& args) {
   const ParsedOptions options = parse_options(kBench, args);
   if (options.help) return std::printf("%s", help_text(kBench).c_str()), 0;
   if (options.flag("gemm")) return bench_gemm();
+  if (options.flag("ceilings")) return bench_ceilings();
   const config::Config cfg = config::load(options.get("config"), options.all("set"));
   const train::BackendChoice choice = train::choose_backend(cfg.train.device, options.flag("profile"));
   auto comm = dist::make_communicator("local");
