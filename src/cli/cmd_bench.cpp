@@ -1,5 +1,7 @@
 // dsatrain bench: training-step throughput of a config (the figure tools/bench_cpu.sh compares
 // with PyTorch) and the machine's GEMM ceiling, both with the BLAS library actually loaded.
+#include <sys/resource.h>
+
 #include <algorithm>
 #include <array>
 #include <cstdio>
@@ -8,6 +10,7 @@
 #include "cli/commands.h"
 #include "cli/options.h"
 #include "config/config.h"
+#include "core/arena.h"
 #include "core/error.h"
 #include "core/file_io.h"
 #include "core/philox.h"
@@ -81,6 +84,24 @@ static int bench_ceilings() {
 #endif
 }
 
+// DESIGN §2: the plan printed at start against what the process really took. On the GPU that
+// is every cudaMalloc of the twin (arenas + cuBLAS workspace); on the CPU the peak resident set,
+// which also holds the program, the token shards and libraries, so it sits above the plan.
+static void print_memory_check(const model::MemoryPlan& plan, ops::Device device) {
+  size_t measured = 0;
+  const char* what = "peak resident set";
+#ifdef DSA_WITH_CUDA
+  if (device == ops::Device::cuda) measured = cuda::allocated_bytes(), what = "device bytes allocated";
+#endif
+  if (device == ops::Device::cpu) {
+    rusage usage{};
+    getrusage(RUSAGE_SELF, &usage);
+    measured = static_cast<size_t>(usage.ru_maxrss) * 1024;
+  }
+  std::printf("memory: plan %s, measured %s %s (%.2fx the plan)\n", format_bytes(plan.total()).c_str(),
+              what, format_bytes(measured).c_str(), double(measured) / double(std::max<size_t>(plan.total(), 1)));
+}
+
 int run_bench(const Args& args) {
   const ParsedOptions options = parse_options(kBench, args);
   if (options.help) return std::printf("%s", help_text(kBench).c_str()), 0;
@@ -118,6 +139,7 @@ int run_bench(const Args& args) {
   std::printf("bench: tokens_per_s=%.1f step_ms=%.2f loss=%.4f steps=%ld device=%s threads=%d blas=%s\n",
               tokens_per_s, 1e3 * seconds / steps, loss, long(steps), choice.backend->name,
               cpu::cpu_threads(), cpu::blas_library().c_str());
+  print_memory_check(session.model().memory_plan(), choice.backend->device);
   return 0;
 }
 
