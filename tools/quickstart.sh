@@ -15,16 +15,14 @@ fi
 dsatrain=${DSA_BUILD_DIR:-build}/dsatrain
 
 "$dsatrain" prepare --config "$config"
-rm -rf "runs/$(grep -m1 -A1 '^run:' "$config" | sed -n 's/.*name: *//p')" 2>/dev/null || true
 log=$(mktemp)
 "$dsatrain" train --config "$config" | tee "$log"
-run_dir=$(sed -n 's/^run folder: //p' "$log")
+checkpoint=$(sed -n 's/^checkpoint: //p' "$log")
 final=$(grep '^final:' "$log")
 rm -f "$log"
 
 echo
 echo "sample (seed 1, temperature 0.8, top-p 0.95):"
-checkpoint=$(ls -v "$run_dir"/step_*.ckpt | tail -n 1)
 "$dsatrain" sample --checkpoint "$checkpoint" --prompt "And God said" --tokens 120
 echo
 echo "$final"

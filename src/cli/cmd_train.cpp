@@ -47,7 +47,7 @@ int run_train(const Args& args) {
   if (options.given("profile-steps"))
     std::tie(train_options.profile_first, train_options.profile_last) = parse_step_range(options.get("profile-steps"));
   const train::TrainOutcome outcome = train::train(cfg, train_options);
-  std::printf("run folder: %s\n", outcome.run_dir.c_str());
+  std::printf("run folder: %s\ncheckpoint: %s\n", outcome.run_dir.c_str(), outcome.final_checkpoint.c_str());
   if (outcome.final_eval.tokens > 0) std::printf("%s\n", train::final_line(outcome).c_str());
   return 0;
 }
