@@ -39,7 +39,7 @@ WORK=$(mktemp -d /tmp/gpu_check.XXXXXX)
 LOG=$OUTDIR/log.txt
 RUNS=/tmp/gpu_runs
 RUN_NAME=gpu_check
-EXPECTED_TESTS=(test_cuda_ops test_cuda_attention test_cuda_step)
+EXPECTED_TESTS=(test_cuda_ops test_cuda_attention test_cuda_step test_cuda_ceilings)
 SANITIZER_TOOLS=(memcheck racecheck synccheck initcheck)
 : >"$LOG"
 for f in summary.txt tests.xml sanitizer.txt ncu.txt train.log bench.txt hf_check.txt; do rm -f "$OUTDIR/$f"; done
