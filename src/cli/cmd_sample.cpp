@@ -9,6 +9,7 @@
 #include "train/model_io.h"
 #include "train/sample.h"
 #include "train/session.h"
+#include "train/trainer.h"
 
 namespace dsa::cli {
 
@@ -41,12 +42,11 @@ int run_sample(const Args& args) {
   if (options.help) return std::printf("%s", help_text(kSample).c_str()), 0;
   const std::string path = options.get("checkpoint");
   train::LoadedModel loaded = train::load_model(path, *train::choose_backend("auto").backend, 1);
-  std::string tokenizer_path = options.get("tokenizer");
-  if (tokenizer_path.empty())
-    tokenizer_path = loaded.config.data.tokenizer.empty() ? loaded.config.data.dir + "/tokenizer.dsatok" : loaded.config.data.tokenizer;
-  const bool have_tokenizer = tokenizer_path != "none" && file_exists(tokenizer_path);
+  std::string tokenizer_file = options.get("tokenizer");
+  if (tokenizer_file.empty()) tokenizer_file = train::tokenizer_path(loaded.config.data);
+  const bool have_tokenizer = tokenizer_file != "none" && file_exists(tokenizer_file);
   std::optional<data::Tokenizer> tokenizer;
-  if (have_tokenizer) tokenizer = data::Tokenizer::load(tokenizer_path);
+  if (have_tokenizer) tokenizer = data::Tokenizer::load(tokenizer_file);
   const std::string prompt = options.get("prompt");
   std::vector<int32_t> tokens = tokenizer ? tokenizer->encode(prompt) : parse_ids(prompt);
   for (int32_t id : tokens)

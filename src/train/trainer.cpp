@@ -187,16 +187,20 @@ TrainingData load_training_data(const config::Config& cfg) {
                     data::TokenLoader(data::read_shards(val_pattern)), std::nullopt, {}};
   check_token_range(data.train, train_pattern, cfg.model.vocab_size);
   check_token_range(data.val, val_pattern, cfg.model.vocab_size);
-  const std::string tokenizer_path = d.tokenizer.empty() ? d.dir + "/tokenizer.dsatok" : d.tokenizer;
-  if (d.tokenizer != "none" && (file_exists(tokenizer_path) || !d.tokenizer.empty())) {
-    data.tokenizer = data::Tokenizer::load(tokenizer_path);
-    DSA_CHECK(data.tokenizer->vocab_size() <= cfg.model.vocab_size, tokenizer_path, ": tokenizer has ",
+  const std::string tokenizer_file = tokenizer_path(d);
+  if (d.tokenizer != "none" && (file_exists(tokenizer_file) || !d.tokenizer.empty())) {
+    data.tokenizer = data::Tokenizer::load(tokenizer_file);
+    DSA_CHECK(data.tokenizer->vocab_size() <= cfg.model.vocab_size, tokenizer_file, ": tokenizer has ",
               data.tokenizer->vocab_size(), " tokens, more than model.vocab_size = ", cfg.model.vocab_size);
     for (int32_t id = 0; id < cfg.model.vocab_size; ++id)
       data.token_bytes.push_back(id < data.tokenizer->vocab_size()
                                      ? static_cast<int32_t>(data.tokenizer->token_bytes(id).size()) : 0);
   }
   return data;
+}
+
+std::string tokenizer_path(const config::DataConfig& data) {
+  return data.tokenizer.empty() ? data.dir + "/tokenizer.dsatok" : data.tokenizer;
 }
 
 std::string final_line(const TrainOutcome& o) {

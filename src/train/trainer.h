@@ -22,6 +22,8 @@ struct TrainingData {
   std::vector<int32_t> token_bytes;  // byte length per token id; empty without a tokenizer
 };
 TrainingData load_training_data(const config::Config& config);
+// data.tokenizer resolved: <data.dir>/tokenizer.dsatok when empty; "none" stays "none".
+std::string tokenizer_path(const config::DataConfig& data);
 
 struct TrainOptions {
   bool resume = false;     // continue from the newest step_<n>.ckpt of the run folder
