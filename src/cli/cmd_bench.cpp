@@ -38,7 +38,14 @@ static const CommandSpec kBench{
      {"warmup", "N", "2", "untimed steps first"},
      {"gemm", "", "", "measure sgemm GFLOP/s (M=N=K=2048 and the model's largest shapes) instead"},
      {"ceilings", "", "", "measure the GPU's limits instead: cuBLAS GEMM TFLOP/s at 8192^3 (fp32, TF32, bf16) and copy TB/s"},
-     {"profile", "", "", "time every op of the timed steps and print the breakdown"}}};
+     {"profile", "", "", "time every op of the timed steps and print the breakdown"},
+     {"attention", "", "", "time dense vs sparse attention kernels alone (forward + backward) instead; no config needed"},
+     {"attention-t", "LIST", "1024,2048,4096,8192", "--attention: sequence lengths T"},
+     {"attention-k", "LIST", "64,256,512", "--attention: index list widths k"},
+     {"attention-reps", "N", "1", "--attention: timed reps per row (best taken) after 1 warm-up"},
+     {"attention-peer", "auto|on|off", "auto", "--attention: PyTorch peer (tools/attention_ref.py); auto = when /usr/bin/python3 has torch"}}};
+
+int bench_attention(const ParsedOptions& options);  // bench_attention.cpp
 
 static double gemm_gflops(int64_t m, int64_t n, int64_t k) {
   std::vector<float> a(m * k), b(n * k), c(m * n);
@@ -107,6 +114,7 @@ int run_bench(const Args& args) {
   if (options.help) return std::printf("%s", help_text(kBench).c_str()), 0;
   if (options.flag("gemm")) return bench_gemm();
   if (options.flag("ceilings")) return bench_ceilings();
+  if (options.flag("attention")) return bench_attention(options);
   const config::Config cfg = config::load(options.get("config"), options.all("set"));
   const train::BackendChoice choice = train::choose_backend(cfg.train.device, options.flag("profile"));
   auto comm = dist::make_communicator("local");
