@@ -13,20 +13,10 @@
 namespace dsa {
 namespace {
 
-struct CommandResult {
-  int exit_code;
-  std::string output;  // stdout only
-};
+using test::CommandResult;
 
-CommandResult run_cli(const std::string& args) {
-  const std::string command = std::string(DSA_CLI_PATH) + " " + args + " 2>/dev/null";
-  std::FILE* pipe = ::popen(command.c_str(), "r");
-  std::string output;
-  char buffer[4096];
-  while (size_t n = std::fread(buffer, 1, sizeof buffer, pipe)) output.append(buffer, n);
-  const int status = ::pclose(pipe);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, output};
-}
+test::CommandResult run_cli(const std::string& args) { return test::run_cli(args, false); }
+
 
 TEST(BenchAttention, TableAndScalingLine) {
   const CommandResult r = run_cli("bench --attention --attention-t 128,256 --attention-k 16 --attention-peer off");

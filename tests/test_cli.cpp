@@ -15,21 +15,9 @@ namespace dsa {
 namespace {
 
 namespace fs = std::filesystem;
+using test::CommandResult;
+using test::run_cli;
 
-struct CommandResult {
-  int exit_code;
-  std::string output;  // stdout and stderr together
-};
-
-CommandResult run_cli(const std::string& args) {
-  const std::string command = std::string(DSA_CLI_PATH) + " " + args + " 2>&1";
-  std::FILE* pipe = ::popen(command.c_str(), "r");
-  std::string output;
-  char buffer[4096];
-  while (size_t n = std::fread(buffer, 1, sizeof buffer, pipe)) output.append(buffer, n);
-  const int status = ::pclose(pipe);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, output};
-}
 
 // A fresh directory per test under the build tree.
 std::string scratch_dir(const std::string& name) {

@@ -2,7 +2,10 @@
 #pragma once
 #include <gtest/gtest.h>
 
+#include <sys/wait.h>
 #include <unistd.h>
+
+#include <cstdio>
 
 #include <cmath>
 #include <cstdint>
@@ -67,6 +70,23 @@ inline void expect_gradients(std::vector<std::vector<double>> inputs, const Loss
         << ", max |analytic| = " << largest;
     EXPECT_GT(largest, 1e-9) << "gradient of " << names[t] << " is identically zero";
   }
+}
+
+struct CommandResult {
+  int exit_code;
+  std::string output;
+};
+
+// Runs the dsatrain binary with `args`; the output holds stdout, and stderr too when asked.
+inline CommandResult run_cli(const std::string& args, bool with_stderr = true) {
+  const std::string command =
+      std::string(DSA_CLI_PATH) + " " + args + (with_stderr ? " 2>&1" : " 2>/dev/null");
+  std::FILE* pipe = ::popen(command.c_str(), "r");
+  std::string output;
+  char buffer[4096];
+  while (size_t n = std::fread(buffer, 1, sizeof buffer, pipe)) output.append(buffer, n);
+  const int status = ::pclose(pipe);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, output};
 }
 
 // A fresh directory per test (named after the suite, the test and the process), removed afterwards.
