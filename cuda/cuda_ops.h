@@ -58,11 +58,44 @@ void adamw_update(const Context& ctx, float* param, const float* grad, float* m,
                   int64_t n, const ops::AdamWHyper& hyper);
 double sum_squares(const Context& ctx, const float* x, int64_t n);
 
+// DeepSeek Sparse Attention (DESIGN §4; contracts in ops/indexer.h, ops/topk.h,
+// ops/sparse_attention.h, ops/indexer_loss.h). UNVERIFIED ON HARDWARE: compiled, never run on a GPU.
+// Bad inputs (a NaN score, a bad index list) throw dsa::Error naming batch, query and key or slot,
+// as the CPU twin does; finding them costs one stream synchronisation per call.
+// dsa_indexer.cu (no workspace)
+void indexer_forward(const Context& ctx, float* scores, const float* q, const float* k,
+                     const float* w, const ops::IndexerShape& shape);
+void indexer_backward(const Context& ctx, float* dq, float* dk, float* dw, const float* dscores,
+                      const float* q, const float* k, const float* w,
+                      const ops::IndexerShape& shape);
+// dsa_topk.cu
+void topk_select(const Context& ctx, int32_t* indices, const float* scores,
+                 const ops::TopKShape& shape);
+// dsa_sparse_attention.cu
+void sparse_attention_forward(const Context& ctx, float* out, float* lse, const float* q,
+                              const float* k, const float* v, const ops::IndexLists& lists,
+                              const AttentionShape& shape);
+void sparse_attention_backward(const Context& ctx, float* dq, float* dk, float* dv,
+                               const float* dout, const float* out, const float* lse,
+                               const float* q, const float* k, const float* v,
+                               const ops::IndexLists& lists, const AttentionShape& shape);
+// dsa_indexer_loss.cu
+double indexer_loss(const Context& ctx, float* dscores, float* row_loss, const float* scores,
+                    const float* q, const float* k, const float* lse,
+                    const ops::IndexLists& domain, const AttentionShape& shape);
+void attention_target(const Context& ctx, float* target, const float* q, const float* k,
+                      const float* lse, const AttentionShape& shape);
+
 // Bytes of ctx.workspace each op family needs for the model's largest calls; the backend's
 // workspace_bytes is the maximum of these (ops run one after another on one stream).
 size_t embedding_workspace(const ops::WorkspaceQuery& query);  // the backward's sort of query.rows
 size_t rmsnorm_workspace(const ops::WorkspaceQuery& query);
 size_t attention_workspace(const ops::WorkspaceQuery& query);
 size_t sum_squares_workspace(const ops::WorkspaceQuery& query);
+// The DSA ops (0 when query.indexer.heads == 0), and each op's own for one call's shape.
+size_t dsa_workspace(const ops::WorkspaceQuery& query);
+size_t topk_workspace(const ops::TopKShape& shape);
+size_t sparse_attention_workspace(const AttentionShape& shape, int64_t list_width);
+size_t indexer_loss_workspace(const AttentionShape& shape, int64_t list_width);  // 0: dense domain
 
 }  // namespace dsa::cuda

@@ -110,10 +110,25 @@ Context cuda_context() {
 
 void sync_compute() { DSA_CUDA_CHECK(cudaStreamSynchronize(runtime().compute), "profile sync"); }
 
+}  // namespace
+
+// The DSA ops' largest call (DESIGN §4): the widest lists for the sparse attention and the
+// sparse-domain loss, and the dense-domain loss (list width 0). The indexer needs none.
+size_t dsa_workspace(const ops::WorkspaceQuery& query) {
+  if (query.indexer.heads == 0) return 0;
+  const AttentionShape& a = query.attention;
+  const int64_t width = query.list_width;
+  return std::max({topk_workspace({a.batch, a.seq, std::max<int64_t>(width, 1)}),
+                   sparse_attention_workspace(a, width), indexer_loss_workspace(a, width),
+                   indexer_loss_workspace(a, 0)});
+}
+
+namespace {
+
 size_t workspace_bytes(const ops::WorkspaceQuery& query, size_t scalar_bytes) {
   (void)scalar_bytes;  // the CUDA twin is fp32 only
   return std::max({embedding_workspace(query), rmsnorm_workspace(query), attention_workspace(query),
-                   sum_squares_workspace(query)});
+                   sum_squares_workspace(query), dsa_workspace(query)});
 }
 
 #define DSA_OP(name, fn) DSA_TABLE_OP(name, fn, &sync_compute)
@@ -144,6 +159,13 @@ ops::Backend<float> make_table() {
       .cross_entropy = DSA_OP(cross_entropy, &cross_entropy),
       .adamw_update = DSA_OP(adamw_update, &adamw_update),
       .sum_squares = DSA_OP(sum_squares, &sum_squares),
+      .indexer_forward = DSA_OP(indexer_forward, &indexer_forward),
+      .indexer_backward = DSA_OP(indexer_backward, &indexer_backward),
+      .topk_select = DSA_OP(topk_select, &topk_select),
+      .sparse_attention_forward = DSA_OP(sparse_attention_forward, &sparse_attention_forward),
+      .sparse_attention_backward = DSA_OP(sparse_attention_backward, &sparse_attention_backward),
+      .indexer_loss = DSA_OP(indexer_loss, &indexer_loss),
+      .attention_target = DSA_OP(attention_target, &attention_target),
   };
 }
 #undef DSA_OP
