@@ -22,6 +22,8 @@
 # and a step that would start with too little budget left is reported "not run". DSA_GPU_BUNDLE
 # (default .carry/gpu). GPU_CHECK_SANITIZE_FILTER: gtest filter for the sanitized op tests
 # (default: every test but the bad-input ones, "*-*OutOfRange*:*Reject*:*Error*").
+# GPU_CHECK_SANITIZE_DSA_FILTER: the DSA kernels' tests under the sanitizers (default: one shape of
+# each op family, test_cuda_dsa being too long to run whole under racecheck).
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 REPO=$PWD
@@ -39,7 +41,7 @@ WORK=$(mktemp -d /tmp/gpu_check.XXXXXX)
 LOG=$OUTDIR/log.txt
 RUNS=/tmp/gpu_runs
 RUN_NAME=gpu_check
-EXPECTED_TESTS=(test_cuda_ops test_cuda_attention test_cuda_step test_cuda_ceilings)
+EXPECTED_TESTS=(test_cuda_ops test_cuda_attention test_cuda_step test_cuda_ceilings test_cuda_dsa)
 SANITIZER_TOOLS=(memcheck racecheck synccheck initcheck)
 : >"$LOG"
 for f in summary.txt tests.xml sanitizer.txt ncu.txt train.log bench.txt hf_check.txt; do rm -f "$OUTDIR/$f"; done
@@ -535,11 +537,13 @@ else
 fi
 
 # ---- (d) compute-sanitizer ----------------------------------------------------------------------
-section "(d) compute-sanitizer on a short GPU step and on test_cuda_ops (a subset)"
+section "(d) compute-sanitizer on a short GPU step, on test_cuda_ops and on test_cuda_dsa (subsets)"
 : >"$OUTDIR/sanitizer.txt"
 # Every op family's comparison test, without the bad-input tests (they exercise error paths).
 filter=${GPU_CHECK_SANITIZE_FILTER:-"*-*OutOfRange*:*Reject*:*Error*"}
 say "sanitized op tests: test_cuda_ops --gtest_filter=$filter"
+dsa_filter=${GPU_CHECK_SANITIZE_DSA_FILTER:-"Shapes/CudaIndexer.*/B2_T7_HI4_dI16_now:Shapes/CudaSparseAttention.*/B2_T33_H6_Hkv3_Dh64_k4_empty:Shapes/CudaIndexerLoss.*/B2_T37_H4_Hkv2_Dh32_*:CudaTopK.AllEqualRowsTakeTheFirstKeys"}
+say "sanitized DSA tests: test_cuda_dsa --gtest_filter=$dsa_filter"
 sanitize() {  # tool, label, command...
   local tool=$1 label=$2
   shift 2
@@ -577,6 +581,7 @@ for tool in "${SANITIZER_TOOLS[@]}"; do
   sanitize "$tool" step "$BIN/dsatrain" bench --config configs/tiny_test.yaml --set train.device=cuda \
     --set data.dir="$WORK/no-data" --steps 1 --warmup 0
   sanitize "$tool" ops "$BIN/test_cuda_ops" --gtest_filter="$filter"
+  sanitize "$tool" dsa "$BIN/test_cuda_dsa" --gtest_filter="$dsa_filter"
 done
 
 # ---- (f, for information) PyTorch bf16 autocast and torch.compile -------------------------------
