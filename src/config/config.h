@@ -2,6 +2,7 @@
 // then `--set a.b=v` overrides, then validated: every error names the file, the line, the key and
 // what is allowed (an unknown key also suggests the nearest valid one).
 #pragma once
+#include <algorithm>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -110,6 +111,26 @@ struct Config {
   DataConfig data;
   TrainConfig train;
   RunConfig run;
+
+  // The model has a lightning indexer when some stage needs one (warmup or sparse).
+  bool has_indexer() const {
+    for (const StageConfig& stage : stages)
+      if (stage.name != "dense") return true;
+    return false;
+  }
+  // Index-list width of a stage: its own k, or selection.k when the stage says 0; the `dense`
+  // strategy (every s <= t, for testing) is top-k with k = seq_len.
+  int64_t stage_k(const StageConfig& stage) const {
+    if (selection.strategy == "dense") return model.seq_len;
+    return stage.k > 0 ? stage.k : selection.k;
+  }
+  // The widest list any stage asks for, clamped to the context (|S_t| <= t + 1 <= seq_len).
+  int64_t max_list_width() const {
+    int64_t width = 0;
+    for (const StageConfig& stage : stages)
+      if (stage.name != "dense") width = std::max(width, std::min(stage_k(stage), model.seq_len));
+    return width;
+  }
 
   int64_t total_steps() const {
     int64_t total = 0;

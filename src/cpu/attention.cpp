@@ -81,10 +81,6 @@ size_t attention_workspace(const AttentionShape& shape, size_t scalar_bytes) {
   return aligned * static_cast<size_t>(omp_get_max_threads());
 }
 
-size_t workspace_bytes(const ops::WorkspaceQuery& query, size_t scalar_bytes) {
-  return attention_workspace(query.attention, scalar_bytes);
-}
-
 template <class T>
 void attention_forward(const Context& ctx, T* out, T* lse, const T* q, const T* k, const T* v,
                        const AttentionShape& s) {

@@ -1,7 +1,9 @@
+#include <algorithm>
 #include <cstring>
 
 #include "ops/timed_op.h"
 #include "cpu/cpu_ops.h"
+#include "cpu/dsa_ops.h"
 
 namespace dsa::cpu {
 
@@ -13,6 +15,19 @@ void copy_bytes(const Context&, void* dst, const void* src, size_t bytes) {
 void no_wait(const Context&) {}
 Context cpu_context() { return Context{}; }
 }  // namespace
+
+// ctx.workspace for the whole model: the largest of what each op asks for the query's shapes.
+size_t workspace_bytes(const ops::WorkspaceQuery& query, size_t scalar_bytes) {
+  const size_t dense = attention_workspace(query.attention, scalar_bytes);
+  if (query.indexer.heads == 0) return dense;
+  const AttentionShape& a = query.attention;
+  const int64_t width = query.list_width;
+  return std::max({dense, indexer_workspace(query.indexer, scalar_bytes),
+                   topk_workspace({a.batch, a.seq, width}),
+                   sparse_attention_workspace(a, width, scalar_bytes),
+                   indexer_loss_workspace(a, width, scalar_bytes),
+                   indexer_loss_workspace(a, 0, scalar_bytes)});
+}
 
 constexpr void (*kNoSync)() = nullptr;
 #define DSA_OP(name, fn) DSA_TABLE_OP(name, fn, kNoSync)
@@ -43,6 +58,13 @@ ops::Backend<T> make_table() {
       .cross_entropy = DSA_OP(cross_entropy, &cross_entropy<T>),
       .adamw_update = DSA_OP(adamw_update, &adamw_update<T>),
       .sum_squares = DSA_OP(sum_squares, &sum_squares<T>),
+      .indexer_forward = DSA_OP(indexer_forward, &indexer_forward<T>),
+      .indexer_backward = DSA_OP(indexer_backward, &indexer_backward<T>),
+      .topk_select = DSA_OP(topk_select, &topk_select<T>),
+      .sparse_attention_forward = DSA_OP(sparse_attention_forward, &sparse_attention_forward<T>),
+      .sparse_attention_backward = DSA_OP(sparse_attention_backward, &sparse_attention_backward<T>),
+      .indexer_loss = DSA_OP(indexer_loss, &indexer_loss<T>),
+      .attention_target = DSA_OP(attention_target, &attention_target<T>),
   };
 }
 #undef DSA_OP

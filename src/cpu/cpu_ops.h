@@ -51,7 +51,7 @@ void attention_backward(const Context& ctx, T* dq, T* dk, T* dv, const T* dout, 
                         const T* lse, const T* q, const T* k, const T* v,
                         const AttentionShape& shape);
 size_t attention_workspace(const AttentionShape& shape, size_t scalar_bytes);
-// ctx.workspace for the whole model: only the attention uses any on the CPU.
+// ctx.workspace for the whole model: the largest need of any op (dense and DSA), cpu/backend.cpp.
 size_t workspace_bytes(const ops::WorkspaceQuery& query, size_t scalar_bytes);
 
 template <class T>

@@ -178,9 +178,30 @@ double indexer_loss(const Context& ctx, T* dscores, T* row_loss, const T* scores
   return rows == 0 ? 0.0 : total / double(rows);
 }
 
+template <class T>
+void attention_target(const Context& ctx, T* target, const T* q, const T* k, const T* lse,
+                      const AttentionShape& s) {
+  check_shape(ctx, s, IndexLists{nullptr, 0}, sizeof(T));
+  const LossLayout layout = layout_of(s, 0, sizeof(T));
+  const T scale = T(1) / std::sqrt(T(s.head_dim));
+  const int64_t blocks = (s.seq + kBlock - 1) / kBlock;
+#pragma omp parallel for schedule(dynamic)
+  for (int64_t task = 0; task < s.batch * blocks; ++task) {
+    const int64_t b = task / blocks, r0 = (task % blocks) * kBlock;
+    const int64_t rows = std::min(kBlock, s.seq - r0);
+    T* block = target + (b * s.seq + r0) * s.seq;
+    T* probs = thread_scratch<T>(ctx, layout.row_kl_bytes, layout.per_thread);
+    dense_block_target(ctx, block, probs, q, k, lse, s, b, r0, rows, scale);
+    for (int64_t i = 0; i < rows; ++i)
+      std::fill(block + i * s.seq + r0 + i + 1, block + (i + 1) * s.seq, T(0));
+  }
+}
+
 #define DSA_INSTANTIATE(T)                                                                   \
   template double indexer_loss<T>(const Context&, T*, T*, const T*, const T*, const T*,     \
-                                  const T*, const IndexLists&, const AttentionShape&);
+                                  const T*, const IndexLists&, const AttentionShape&);      \
+  template void attention_target<T>(const Context&, T*, const T*, const T*, const T*,       \
+                                    const AttentionShape&);
 DSA_INSTANTIATE(float)
 DSA_INSTANTIATE(double)
 #undef DSA_INSTANTIATE

@@ -46,6 +46,9 @@ template <class T>
 double indexer_loss(const Context& ctx, T* dscores, T* row_loss, const T* scores, const T* q,
                     const T* k, const T* lse, const IndexLists& domain,
                     const AttentionShape& shape);
+template <class T>
+void attention_target(const Context& ctx, T* target, const T* q, const T* k, const T* lse,
+                      const AttentionShape& shape);
 size_t indexer_loss_workspace(const AttentionShape& shape, int64_t list_width,
                               size_t scalar_bytes);
 

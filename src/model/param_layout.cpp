@@ -17,8 +17,8 @@ class LayoutBuilder {
 
   // fused_with_next: the next tensor follows without an alignment gap (one fused GEMM operand).
   int64_t matrix(const std::string& name, Shape shape, double init_std,
-                 bool fused_with_next = false) {
-    return add({name, std::move(shape), 0, init_std, true, ParamGroup::main}, !fused_with_next);
+                 bool fused_with_next = false, ParamGroup group = ParamGroup::main) {
+    return add({name, std::move(shape), 0, init_std, true, group}, !fused_with_next);
   }
   int64_t embedding(const std::string& name, Shape shape, double init_std) {
     return add({name, std::move(shape), 0, init_std, decay_norms_and_embeddings_, ParamGroup::main});
@@ -49,8 +49,30 @@ const ParamSpec& ParamLayout::find(const std::string& name) const {
   fail("model: no parameter named '", name, "'");
 }
 
+int64_t indexer_projection_rows(const config::IndexerConfig& indexer) {
+  return indexer.heads * indexer.dim + indexer.dim + (indexer.weights ? indexer.heads : 0);
+}
+
+namespace {
+
+// wq, wk and weights_proj are adjacent: one [indexer_projection_rows, D] GEMM operand.
+int64_t add_indexer(LayoutBuilder& builder, const std::string& prefix,
+                    const config::IndexerConfig& indexer, int64_t D, double std) {
+  const ParamGroup group = ParamGroup::indexer;
+  const std::string name = prefix + "self_attn.indexer.";
+  const int64_t offset = builder.matrix(name + "wq.weight", {indexer.heads * indexer.dim, D}, std,
+                                        true, group);
+  builder.matrix(name + "wk.weight", {indexer.dim, D}, std, indexer.weights, group);
+  if (indexer.weights)
+    builder.matrix(name + "weights_proj.weight", {indexer.heads, D}, std, false, group);
+  return offset;
+}
+
+}  // namespace
+
 ParamLayout make_param_layout(const config::ModelConfig& m,
-                              const config::OptimizerConfig& optimizer) {
+                              const config::OptimizerConfig& optimizer,
+                              const config::IndexerConfig* indexer) {
   const int64_t D = m.d_model, Dh = m.head_dim(), H = m.n_heads, Hkv = m.n_kv_heads;
   const double std = m.init_std, out_std = m.init_std / std::sqrt(2.0 * m.n_layers);
   LayoutBuilder builder(optimizer.decay_norms_and_embeddings);
@@ -68,6 +90,7 @@ ParamLayout make_param_layout(const config::ModelConfig& m,
     offsets.w_gate_up = builder.matrix(prefix + "mlp.gate_proj.weight", {m.d_ff, D}, std, true);
     builder.matrix(prefix + "mlp.up_proj.weight", {m.d_ff, D}, std);
     offsets.w_down = builder.matrix(prefix + "mlp.down_proj.weight", {D, m.d_ff}, out_std);
+    if (indexer != nullptr) offsets.indexer = add_indexer(builder, prefix, *indexer, D, std);
     layout.layers.push_back(offsets);
   }
   layout.final_norm = builder.norm("model.norm.weight", D);

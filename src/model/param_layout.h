@@ -31,9 +31,12 @@ struct ParamSpec {
   }
 };
 
-// Offsets of one transformer layer's tensors.
+// Offsets of one transformer layer's tensors. indexer: the lightning indexer's fused projection
+// [wq (HI dI rows) | wk (dI rows) | weights_proj (HI rows, only with indexer.weights)] x D, one
+// GEMM operand; -1 when the model has no indexer.
 struct LayerOffsets {
   int64_t attn_norm, wqkv, wo, mlp_norm, w_gate_up, w_down;
+  int64_t indexer = -1;
 };
 
 struct ParamLayout {
@@ -45,7 +48,13 @@ struct ParamLayout {
   const ParamSpec& find(const std::string& name) const;  // throws naming the tensor
 };
 
+// indexer: the lightning indexer's shape (DESIGN §4), or null for a model without one (a run
+// whose stages are all dense). Indexer tensors form the ParamGroup::indexer optimizer group.
 ParamLayout make_param_layout(const config::ModelConfig& model,
-                              const config::OptimizerConfig& optimizer);
+                              const config::OptimizerConfig& optimizer,
+                              const config::IndexerConfig* indexer = nullptr);
+
+// Rows of the fused indexer projection: HI dI + dI (+ HI with per-head weights).
+int64_t indexer_projection_rows(const config::IndexerConfig& indexer);
 
 }  // namespace dsa::model

@@ -7,12 +7,16 @@
 #include "ops/context.h"
 #include "ops/cross_entropy.h"
 #include "ops/embedding.h"
+#include "ops/indexer.h"
+#include "ops/indexer_loss.h"
 #include "ops/matmul.h"
 #include "ops/memory.h"
 #include "ops/residual.h"
 #include "ops/rmsnorm.h"
 #include "ops/rope.h"
+#include "ops/sparse_attention.h"
 #include "ops/swiglu.h"
+#include "ops/topk.h"
 #include "ops/workspace.h"
 
 namespace dsa::ops {
@@ -43,6 +47,15 @@ struct Backend {
   CrossEntropy<T>* cross_entropy;
   AdamWUpdate<T>* adamw_update;
   SumSquares<T>* sum_squares;
+  // DeepSeek Sparse Attention (DESIGN §4). A twin that lacks them leaves them null; the model
+  // refuses the warmup and sparse stages on it, naming the missing op.
+  IndexerForward<T>* indexer_forward;
+  IndexerBackward<T>* indexer_backward;
+  TopKSelect<T>* topk_select;
+  SparseAttentionForward<T>* sparse_attention_forward;
+  SparseAttentionBackward<T>* sparse_attention_backward;
+  IndexerLoss<T>* indexer_loss;
+  AttentionTarget<T>* attention_target;
 };
 
 }  // namespace dsa::ops

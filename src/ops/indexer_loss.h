@@ -18,6 +18,13 @@
 // Never materialises T x T x H: the CPU twin holds the head-averaged target of one block of 64
 // query rows (dense) or one list row (sparse) per thread, built head by head. L_I is summed over
 // rows in increasing (b, t) order: identical bits for any thread count.
+//
+// Attention target (evaluation metrics, DESIGN §6): the dense-domain target p itself,
+//   target[b, t, s] = p_ts = (1/H) sum_h exp(q_th . k_s / sqrt(Dh) - lse_th)   for s <= t,
+//   target[b, t, s] = 0                                                        for s > t,
+// with lse the dense attention's. [B, T, T], written in full. attn_mass_recall and topk_overlap
+// read it (the top-k of the head-averaged dense attention is topk_select over it). Its workspace
+// is the indexer loss's for the dense domain (list_width 0).
 #pragma once
 #include "ops/attention.h"
 #include "ops/index_lists.h"
@@ -28,6 +35,9 @@ template <class T>
 using IndexerLoss = double(const Context& ctx, T* dscores, T* row_loss, const T* scores,
                            const T* q, const T* k, const T* lse, const IndexLists& domain,
                            const AttentionShape& shape);
+template <class T>
+using AttentionTarget = void(const Context& ctx, T* target, const T* q, const T* k, const T* lse,
+                             const AttentionShape& shape);
 using IndexerLossWorkspace = size_t(const AttentionShape& shape, int64_t list_width,
                                     size_t scalar_bytes);
 

@@ -7,6 +7,7 @@
 #include "core/json.h"
 #include "core/safetensors.h"
 #include "cpu/blas_info.h"
+#include "train/session.h"
 
 namespace dsa::train {
 
@@ -34,9 +35,11 @@ LoadedModel load_model(const std::string& checkpoint_path, const ops::Backend<fl
   loaded.config = config::parse(ckpt.config_yaml, checkpoint_path + " (embedded config)");
   if (max_batch <= 0) max_batch = loaded.config.train.batch_size;
   cpu::set_cpu_threads(loaded.config.train.threads);
-  loaded.model = std::make_unique<model::Model<float>>(loaded.config.model, loaded.config.optimizer,
-                                                       backend, max_batch);
+  loaded.model = std::make_unique<model::Model<float>>(
+      loaded.config.model, loaded.config.optimizer, backend, max_batch, model::dsa_spec(loaded.config));
   model::Model<float>& net = *loaded.model;
+  const StepPlan last = step_plan(loaded.config, loaded.config.total_steps() - 1);
+  net.set_mode(last.mode, last.k);  // the attention the run ended with
   std::vector<float> host(net.layout().total, 0.0f);
   for (const model::ParamSpec& spec : net.layout().specs)
     ckpt.copy_tensor("param/" + spec.name, spec.shape, host.data() + spec.offset);
@@ -67,6 +70,17 @@ static json::Value hf_config(const config::Config& cfg, const std::string& dtype
   c["mlp_bias"] = false;
   c["initializer_range"] = m.init_std;
   c["torch_dtype"] = dtype == "BF16" ? "bfloat16" : (dtype == "F16" ? "float16" : "float32");
+  if (cfg.has_indexer()) {
+    const config::IndexerConfig& ix = cfg.indexer;
+    json::Value dsa = json::Value::object();
+    dsa["heads"] = ix.heads;
+    dsa["dim"] = ix.dim;
+    dsa["rope_dims"] = ix.rope_dims;
+    dsa["weights"] = ix.weights;
+    dsa["top_k"] = cfg.stage_k(cfg.stages.back());
+    dsa["precision"] = ix.precision;
+    c["dsa"] = dsa;
+  }
   return c;
 }
 
@@ -76,7 +90,8 @@ void export_model(const std::string& checkpoint_path, const std::string& out_dir
             "' is not supported; allowed: F32, BF16, F16");
   const CheckpointData ckpt = load_checkpoint(checkpoint_path);
   const config::Config cfg = config::parse(ckpt.config_yaml, checkpoint_path + " (embedded config)");
-  const model::ParamLayout layout = model::make_param_layout(cfg.model, cfg.optimizer);
+  const model::ParamLayout layout = model::make_param_layout(
+      cfg.model, cfg.optimizer, cfg.has_indexer() ? &cfg.indexer : nullptr);
   SafeTensorsFile file;
   file.metadata["format"] = "pt";
   for (const model::ParamSpec& spec : layout.specs) {
@@ -114,14 +129,37 @@ config::ModelConfig model_config_from_hf(const std::string& path) {
   return m;
 }
 
+// The "dsa" section of an exported config.json (DESIGN §6): an imported DSA model keeps its
+// indexer and ends, like the run it came from, in one sparse stage of its top_k.
+static void dsa_config_from_hf(const std::string& path, config::Config& cfg) {
+  const json::Value c = json::parse(read_file(path), path);
+  if (!c.contains("dsa")) return;
+  const json::Value& d = c.at("dsa", path);
+  auto key = [&](const char* name) { return path + ": dsa." + name; };
+  cfg.indexer.heads = d.at("heads", path).as_int(key("heads"));
+  cfg.indexer.dim = d.at("dim", path).as_int(key("dim"));
+  cfg.indexer.rope_dims = d.at("rope_dims", path).as_int(key("rope_dims"));
+  cfg.indexer.weights = d.at("weights", path).as_bool(key("weights"));
+  cfg.indexer.precision = d.at("precision", path).as_string(key("precision"));
+  cfg.selection.k = d.at("top_k", path).as_int(key("top_k"));
+  DSA_CHECK(cfg.indexer.heads >= 1 && cfg.indexer.dim >= 1 && cfg.selection.k >= 1 &&
+                cfg.indexer.rope_dims >= 0 && cfg.indexer.rope_dims <= cfg.indexer.dim &&
+                cfg.indexer.rope_dims % 2 == 0,
+            path, ": dsa section out of range (heads, dim, top_k >= 1; rope_dims even, "
+            "0..dim)");
+  cfg.stages.back().name = "sparse";
+}
+
 void import_model(const std::string& in_dir, const std::string& checkpoint_path) {
   config::Config cfg;
   cfg.model = model_config_from_hf(in_dir + "/config.json");
   cfg.stages.push_back(config::StageConfig{});
   cfg.stages.back().steps = 1;
+  dsa_config_from_hf(in_dir + "/config.json", cfg);
   const std::string weights_path = in_dir + "/model.safetensors";
   const SafeTensorsFile file = read_safetensors(weights_path);
-  const model::ParamLayout layout = model::make_param_layout(cfg.model, cfg.optimizer);
+  const model::ParamLayout layout = model::make_param_layout(
+      cfg.model, cfg.optimizer, cfg.has_indexer() ? &cfg.indexer : nullptr);
   std::vector<float> params(layout.total, 0.0f), zeros(layout.total, 0.0f);
   for (const model::ParamSpec& spec : layout.specs) {
     const std::vector<float> values = tensor_values_as_float(file, spec.name, spec.shape);

@@ -2,6 +2,7 @@
 
 #include "core/error.h"
 #include "core/profile.h"
+#include "train/lr_schedule.h"
 #include "cpu/blas_info.h"
 #include "cpu/cpu_ops.h"
 #ifdef DSA_WITH_CUDA
@@ -27,6 +28,27 @@ BackendChoice choose_backend(const std::string& device, bool profiled) {
 #endif
 }
 
+model::AttentionMode stage_mode(const config::StageConfig& stage) {
+  if (stage.name == "warmup") return model::AttentionMode::warmup;
+  if (stage.name == "sparse") return model::AttentionMode::sparse;
+  return model::AttentionMode::dense;
+}
+
+StepPlan step_plan(const config::Config& config, int64_t step) {
+  const StagePosition pos = stage_at(config, step);
+  const config::StageConfig& stage = config.stages[pos.index];
+  StepPlan plan;
+  plan.mode = stage_mode(stage);
+  plan.k = plan.mode == model::AttentionMode::dense ? 0 : config.stage_k(stage);
+  const auto main = static_cast<size_t>(model::ParamGroup::main);
+  const auto indexer = static_cast<size_t>(model::ParamGroup::indexer);
+  plan.groups[main] = {stage_lr(stage, pos.step_in_stage, stage.lr),
+                       plan.mode == model::AttentionMode::warmup};
+  plan.groups[indexer] = {stage_lr(stage, pos.step_in_stage, stage.indexer_lr),
+                          plan.mode == model::AttentionMode::dense};
+  return plan;
+}
+
 Session::Session(const config::Config& config, const ops::Backend<float>& backend,
                  dist::Communicator& comm)
     : cfg_(config), comm_(comm) {
@@ -34,26 +56,41 @@ Session::Session(const config::Config& config, const ops::Backend<float>& backen
 #ifdef DSA_WITH_CUDA
   if (backend.device == ops::Device::cuda) cuda::set_tf32(cfg_.train.tf32);
 #endif
+  // L_I's gradient is a per-rank mean (ops/indexer_loss.h): summing it over ranks would scale the
+  // indexer's step by the world size. One rank until the communicator averages that group.
+  DSA_CHECK(comm_.world_size() == 1 || !cfg_.has_indexer(), "the warmup and sparse stages run on "
+            "one rank for now (", comm_.world_size(), " ranks requested)");
   model_ = std::make_unique<model::Model<float>>(cfg_.model, cfg_.optimizer, backend,
-                                                 cfg_.train.batch_size);
+                                                 cfg_.train.batch_size, model::dsa_spec(cfg_));
   model_->init_weights(cfg_.train.seed);
   optimizer_ = std::make_unique<AdamW<float>>(model_->layout(), cfg_.optimizer, backend,
                                               model_->context());
 }
 
-StepResult Session::step(const int32_t* inputs, const int32_t* targets,
-                         const std::array<GroupUpdate, kGroups>& groups) {
+StepResult Session::step(const int32_t* inputs, const int32_t* targets, const StepPlan& plan) {
   const int64_t batch = cfg_.train.batch_size, seq = cfg_.model.seq_len;
   const double tokens = static_cast<double>(batch * seq * comm_.world_size());
+  const bool warmup = plan.mode == model::AttentionMode::warmup;
+  if (plan.mode != model_->mode() || plan.k != last_k_) model_->set_mode(plan.mode, plan.k);
+  last_k_ = plan.k;
   model_->zero_grads();
   StepResult result;
-  double loss_sum = model_->forward(inputs, targets, batch, seq, 1.0 / tokens);
-  model_->backward();
+  model::ForwardOptions options;
+  options.lm_grad_scale = warmup ? 0.0 : 1.0 / tokens;  // warm-up: the main model is frozen
+  options.indexer_grad = plan.mode != model::AttentionMode::dense;
+  double loss_sum = model_->forward(inputs, targets, batch, seq, options);
+  if (!warmup) model_->backward();
+  const std::vector<double>& layer_losses = model_->dsa_stats().indexer_loss;
+  if (!layer_losses.empty()) {
+    double sum = 0;
+    for (double loss : layer_losses) sum += loss;
+    result.indexer_loss = sum / double(layer_losses.size());
+  }
   comm_.allreduce_sum(model_->grads(), model_->layout().total);
   comm_.allreduce_sum_host(&loss_sum, 1);
   result.loss = loss_sum / tokens;
   const profile::Range range("optimizer");
-  result.optimizer = optimizer_->step(model_->params(), model_->grads(), groups);
+  result.optimizer = optimizer_->step(model_->params(), model_->grads(), plan.groups);
   return result;
 }
 

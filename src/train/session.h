@@ -3,6 +3,7 @@
 #pragma once
 #include <array>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "config/config.h"
@@ -22,19 +23,35 @@ struct BackendChoice {
 BackendChoice choose_backend(const std::string& device, bool profiled = false);
 
 struct StepResult {
-  double loss = 0;  // mean token loss of the batch
+  double loss = 0;                     // mean token loss of the batch
+  std::optional<double> indexer_loss;  // L_I, mean over layers (warmup and sparse stages)
   OptimizerStats optimizer;
 };
+
+// What one step does (DESIGN §4 stages): the attention mode and k, and per parameter group its
+// learning rate and whether it is frozen (dense: the indexer; warmup: the main model).
+struct StepPlan {
+  model::AttentionMode mode = model::AttentionMode::dense;
+  int64_t k = 0;
+  std::array<GroupUpdate, kGroups> groups{};
+};
+// The plan of global step `step` (from 0) under the config's stage schedule.
+StepPlan step_plan(const config::Config& config, int64_t step);
+model::AttentionMode stage_mode(const config::StageConfig& stage);
 
 class Session {
  public:
   Session(const config::Config& config, const ops::Backend<float>& backend,
           dist::Communicator& comm);
 
-  // One step on a batch [batch, seq]: forward, backward, all-reduce, AdamW. Groups give each
-  // parameter group's learning rate and whether it is frozen.
+  // One step on a batch [batch, seq]: forward (with the indexer's own L_I update outside dense
+  // mode), the LM backward (skipped in warm-up: the main model is frozen), all-reduce, AdamW.
+  StepResult step(const int32_t* inputs, const int32_t* targets, const StepPlan& plan);
+  // A dense step with the given groups (benchmarks and tests of the dense model).
   StepResult step(const int32_t* inputs, const int32_t* targets,
-                  const std::array<GroupUpdate, kGroups>& groups);
+                  const std::array<GroupUpdate, kGroups>& groups) {
+    return step(inputs, targets, StepPlan{model::AttentionMode::dense, 0, groups});
+  }
 
   model::Model<float>& model() { return *model_; }
   AdamW<float>& optimizer() { return *optimizer_; }
@@ -45,6 +62,7 @@ class Session {
   dist::Communicator& comm_;
   std::unique_ptr<model::Model<float>> model_;
   std::unique_ptr<AdamW<float>> optimizer_;
+  int64_t last_k_ = 0;
 };
 
 }  // namespace dsa::train

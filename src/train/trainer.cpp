@@ -59,17 +59,22 @@ void check_resumable(const config::Config& saved, const config::Config& now, con
   require(saved.model == now.model, "model");
   require(saved.optimizer == now.optimizer, "optimizer");
   require(saved.stages == now.stages, "schedule.stages");
+  require(saved.indexer == now.indexer, "indexer");
+  require(saved.selection == now.selection, "selection");
   require(saved.train.seed == now.train.seed && saved.train.batch_size == now.train.batch_size,
           "train (seed, batch_size)");
 }
 
-// The DSA stages need the lightning indexer (issue 4); until it exists they are refused rather
-// than silently trained like `dense`.
-void check_stages_supported(const config::Config& cfg) {
-  for (size_t i = 0; i < cfg.stages.size(); ++i)
-    DSA_CHECK(cfg.stages[i].name == "dense", "schedule.stages.", i, ".name = '", cfg.stages[i].name,
-              "': the warmup and sparse stages need the DSA lightning indexer, which this build "
-              "does not have yet; allowed here: dense");
+// What the config may name but this build cannot train yet is refused up front, never trained
+// as something else: the selection strategies and indexer precisions of DESIGN §5 beyond the
+// default ones.
+void check_dsa_supported(const config::Config& cfg) {
+  if (!cfg.has_indexer()) return;
+  DSA_CHECK(cfg.selection.strategy == "topk" || cfg.selection.strategy == "dense",
+            "selection.strategy = '", cfg.selection.strategy, "' is not implemented yet; "
+            "allowed here: topk, dense");
+  DSA_CHECK(cfg.indexer.precision == "fp32", "indexer.precision = '", cfg.indexer.precision,
+            "' is not implemented yet; allowed here: fp32");
 }
 
 std::string checkpoint_path(const std::string& run_dir, int64_t step) {
@@ -158,7 +163,17 @@ void log_eval(MetricsLog& log, int64_t step, const char* stage, const EvalResult
   line.add("step", step).add("stage", std::string(stage)).add("val_loss", e.loss);
   if (e.bytes > 0) line.add("val_bpb", e.bpb);
   line.add("val_ppl", e.ppl).add("val_acc", e.acc).add("val_tokens", e.tokens);
+  if (e.mass_recall) line.add("attn_mass_recall", *e.mass_recall);
+  if (e.topk_overlap) line.add("topk_overlap", *e.topk_overlap);
   log.write(line);
+}
+
+void print_eval(int64_t step, const EvalResult& e) {
+  std::printf("eval  %5ld | val_loss %.4f | val_bpb %.4f | val_acc %.4f", long(step), e.loss, e.bpb,
+              e.acc);
+  if (e.mass_recall)
+    std::printf(" | attn_mass_recall %.4f | topk_overlap %.4f", *e.mass_recall, *e.topk_overlap);
+  std::printf("\n");
 }
 
 void write_summary(const std::string& path, const config::Config& cfg, const TrainOutcome& out,
@@ -170,6 +185,8 @@ void write_summary(const std::string& path, const config::Config& cfg, const Tra
   s.add("val_loss", out.final_eval.loss);
   if (out.final_eval.bytes > 0) s.add("val_bpb", out.final_eval.bpb);
   s.add("val_ppl", out.final_eval.ppl).add("val_acc", out.final_eval.acc);
+  if (out.final_eval.mass_recall) s.add("attn_mass_recall", *out.final_eval.mass_recall);
+  if (out.final_eval.topk_overlap) s.add("topk_overlap", *out.final_eval.topk_overlap);
   s.add("val_tokens", out.final_eval.tokens).add("tokens_per_s", out.tokens_per_s);
   s.add("wall_seconds", wall_seconds).add("mem_bytes", int64_t(plan.total()));
   s.add("final_checkpoint", out.final_checkpoint);
@@ -217,7 +234,7 @@ TrainOutcome train(const config::Config& cfg, const TrainOptions& options) {
   TrainOutcome outcome;
   outcome.run_dir = cfg.run.dir + "/" + cfg.run.name;
   // Everything that can fail on bad input (data, memory) happens before the run folder is touched.
-  check_stages_supported(cfg);
+  check_dsa_supported(cfg);
   TrainingData data = load_training_data(cfg);
   const BackendChoice choice = choose_backend(cfg.train.device);
   auto comm = dist::make_communicator("local");
@@ -248,13 +265,15 @@ TrainOutcome train(const config::Config& cfg, const TrainOptions& options) {
   int64_t trained_tokens = 0;
   const int64_t stop = options.stop_after > 0 ? std::min(total, options.stop_after) : total;
   for (int64_t step = start_step; step < stop; ++step) {
-    const StagePosition pos = stage_at(cfg, step);
-    const config::StageConfig& stage = cfg.stages[pos.index];
-    const double lr = stage_lr(stage, pos.step_in_stage, stage.lr);
+    const config::StageConfig& stage = cfg.stages[stage_at(cfg, step).index];
+    const StepPlan plan = step_plan(cfg, step);
+    // The learning rates applied: 0 for a frozen group (warm-up: main; dense: the indexer).
+    auto applied = [&](int g) { return plan.groups[g].frozen ? 0.0 : plan.groups[g].lr; };
+    const double lr = applied(0), indexer_lr = applied(1);
     if (step + 1 == options.profile_first) profile::capture(true);
     const Timer step_timer;
     data.train.train_batch(cfg.train.seed, step, comm->rank(), batch, seq, inputs.data(), targets.data());
-    const StepResult r = session.step(inputs.data(), targets.data(), {GroupUpdate{lr, false}, GroupUpdate{0.0, true}});
+    const StepResult r = session.step(inputs.data(), targets.data(), plan);
     const double seconds = step_timer.seconds();
     if (step + 1 == options.profile_last) profile::capture(false);
     DSA_CHECK(std::isfinite(r.loss), "training diverged: loss is ", r.loss, " at step ", step + 1,
@@ -263,22 +282,32 @@ TrainOutcome train(const config::Config& cfg, const TrainOptions& options) {
     trained_tokens += batch * seq * comm->world_size();
     const double tokens_per_s = batch * seq * comm->world_size() / seconds;
     MetricsLine line;
-    line.add("step", step + 1).add("stage", stage.name).add("lm_loss", r.loss).add("lr", lr);
-    line.add("grad_norm", r.optimizer.grad_norm[0]).add("tokens_per_s", tokens_per_s);
+    line.add("step", step + 1).add("stage", stage.name).add("lm_loss", r.loss);
+    if (r.indexer_loss) line.add("indexer_loss", *r.indexer_loss);
+    line.add("lr", lr);
+    if (net.has_indexer()) line.add("indexer_lr", indexer_lr);
+    line.add("grad_norm", r.optimizer.grad_norm[0]);
+    if (net.has_indexer()) line.add("indexer_grad_norm", r.optimizer.grad_norm[1]);
+    line.add("tokens_per_s", tokens_per_s);
     line.add("step_ms", seconds * 1e3).add("mem_bytes", int64_t(net.memory_plan().total()));
     log.write(line);
     const bool last = step + 1 == stop;
     if ((step + 1) % cfg.train.log_every == 0 || step == start_step || last) {
       const double eta = train_seconds / (step + 1 - start_step) * (total - step - 1);
-      std::printf("step %5ld/%ld | %-6s | loss %.4f | lr %.2e | %6.0f tok/s | %5.0f ms | ETA %s\n",
-                  long(step + 1), long(total), stage.name.c_str(), r.loss, lr, tokens_per_s,
-                  seconds * 1e3, format_duration(eta).c_str());
+      char indexer[64] = "";  // the indexer's loss and learning rate, once it trains
+      if (r.indexer_loss)
+        std::snprintf(indexer, sizeof indexer, " | L_I %.4f | indexer lr %.2e", *r.indexer_loss,
+                      indexer_lr);
+      std::printf("step %5ld/%ld | %-6s | loss %.4f | lr %.2e%s | %6.0f tok/s | %5.0f ms | ETA %s\n",
+                  long(step + 1), long(total), stage.name.c_str(), r.loss, lr, indexer,
+                  tokens_per_s, seconds * 1e3, format_duration(eta).c_str());
       std::fflush(stdout);
     }
     if (!last && cfg.train.eval_every > 0 && (step + 1) % cfg.train.eval_every == 0) {
-      const EvalResult e = evaluate(net, data.val, data.token_bytes, batch, cfg.train.eval_batches * batch);
+      const int64_t windows = cfg.train.eval_batches * batch;
+      const EvalResult e = evaluate(net, data.val, data.token_bytes, batch, windows, windows);
       log_eval(log, step + 1, stage.name.c_str(), e);
-      std::printf("eval  %5ld | val_loss %.4f | val_bpb %.4f | val_acc %.4f\n", long(step + 1), e.loss, e.bpb, e.acc);
+      print_eval(step + 1, e);
     }
     if (last || (cfg.train.ckpt_every > 0 && (step + 1) % cfg.train.ckpt_every == 0))
       save(session, checkpoint_path(outcome.run_dir, step + 1), step + 1);
@@ -290,7 +319,11 @@ TrainOutcome train(const config::Config& cfg, const TrainOptions& options) {
     return outcome;
   }
   std::printf("final evaluation over the whole validation split (%ld tokens)...\n", long(data.val.size()));
-  outcome.final_eval = evaluate(net, data.val, data.token_bytes, batch, 0);
+  const StepPlan last_plan = step_plan(cfg, total - 1);  // the attention of the last stage
+  net.set_mode(last_plan.mode, last_plan.k);
+  outcome.final_eval = evaluate(net, data.val, data.token_bytes, batch, 0,
+                                cfg.train.eval_batches * batch);
+  print_eval(total, outcome.final_eval);
   log_eval(log, total, cfg.stages.back().name.c_str(), outcome.final_eval);
   write_summary(outcome.run_dir + "/summary.json", cfg, outcome, net.memory_plan(),
                 net.layout().total, choice.backend->name, wall.seconds());
