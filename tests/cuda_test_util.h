@@ -1,5 +1,5 @@
 // Helpers for CUDA-vs-CPU tests (KERNELS §1): device buffers through the CUDA twin's own memory
-// ops (no CUDA headers here), NaN poisoning, and the relative-error metric. Tests call
+// ops (no CUDA headers here), NaN poisoning (the relative-error metric is test_util.h's). Tests call
 // DSA_REQUIRE_GPU() first: without the CUDA twin or a GPU they skip and say why.
 #pragma once
 #include <gtest/gtest.h>
@@ -11,6 +11,7 @@
 #ifdef DSA_WITH_CUDA
 #include "cuda_backend.h"
 #endif
+#include "test_util.h"
 
 namespace dsa::test {
 
@@ -71,17 +72,5 @@ struct GpuContext {
   ops::Context ctx;
 };
 #endif
-
-// ||gpu - cpu|| / ||cpu||; any NaN (an element the kernel never wrote) makes it infinite.
-template <class A, class B>
-double relative_error(const std::vector<A>& gpu, const std::vector<B>& cpu) {
-  double diff = 0, ref = 0;
-  for (size_t i = 0; i < cpu.size(); ++i) {
-    if (std::isnan(double(gpu[i]))) return std::numeric_limits<double>::infinity();
-    diff += (double(gpu[i]) - double(cpu[i])) * (double(gpu[i]) - double(cpu[i]));
-    ref += double(cpu[i]) * double(cpu[i]);
-  }
-  return std::sqrt(diff / std::max(ref, 1e-300));
-}
 
 }  // namespace dsa::test

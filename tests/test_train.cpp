@@ -13,26 +13,14 @@
 #include "train/checkpoint.h"
 #include "train/trainer.h"
 #include "test_util.h"
+#include "tiny_data.h"
 
 namespace dsa {
 namespace {
 
 namespace fs = std::filesystem;
 
-// A small KJV slice shared by the tests of this file (prepared once; atomic writes make
-// concurrent preparation by parallel ctest processes safe).
-const std::string& tiny_data_dir() {
-  static const std::string dir = [] {
-    const std::string path = fs::absolute("scratch/kjv_tiny").string();
-    data::PrepareOptions options;
-    options.out_dir = path;
-    options.vocab_size = 512;
-    options.max_train_bytes = 600000;
-    data::prepare(options);
-    return path;
-  }();
-  return dir;
-}
+using test::tiny_data_dir;
 
 config::Config tiny_config(const std::string& run_name, int64_t steps) {
   const std::string run_dir = fs::absolute("scratch/runs").string();
@@ -43,20 +31,11 @@ config::Config tiny_config(const std::string& run_name, int64_t steps) {
 }
 
 std::vector<double> logged_losses(const std::string& run_dir) {
-  std::vector<double> losses;
-  std::istringstream lines(read_file(run_dir + "/metrics.jsonl"));
-  for (std::string line; std::getline(lines, line);) {
-    const json::Value entry = json::parse(line, "metrics.jsonl");
-    if (entry.contains("lm_loss")) losses.push_back(entry.at("lm_loss").as_number());
-  }
-  return losses;
+  return test::logged(run_dir, "lm_loss");
 }
 
 std::vector<float> checkpoint_params(const std::string& path) {
-  std::vector<float> all;
-  for (const CheckpointTensor& tensor : load_checkpoint(path).tensors)
-    all.insert(all.end(), tensor.values.begin(), tensor.values.end());
-  return all;
+  return test::checkpoint_values(path);
 }
 
 TEST(Train, SameSeedSameLosses) {

@@ -5,12 +5,14 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 
 #include <cmath>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -118,6 +120,18 @@ inline std::string error_of(const std::function<void()>& action) {
   }
   ADD_FAILURE() << "expected a dsa::Error";
   return "";
+}
+
+// ||a - b|| / ||b|| (b the reference); any NaN in a (an element never written) makes it infinite.
+template <class A, class B>
+inline double relative_error(const std::vector<A>& a, const std::vector<B>& b) {
+  double diff = 0, ref = 0;
+  for (size_t i = 0; i < b.size(); ++i) {
+    if (std::isnan(double(a[i]))) return std::numeric_limits<double>::infinity();
+    diff += (double(a[i]) - double(b[i])) * (double(a[i]) - double(b[i]));
+    ref += double(b[i]) * double(b[i]);
+  }
+  return std::sqrt(diff / std::max(ref, 1e-300));
 }
 
 inline double dot(const std::vector<double>& a, const std::vector<double>& b) {
