@@ -10,6 +10,7 @@
 #include <cmath>
 
 #include "cpu/cpu_ops.h"
+#include "model/accounting.h"
 #include "model/model.h"
 #include "test_util.h"
 
@@ -315,6 +316,45 @@ TEST(DsaModelErrors, ModesNeedTheIndexer) {
   model::Model<float> net(m, config::OptimizerConfig{}, cpu::backend<float>(), 1, tiny_indexer(3));
   EXPECT_HAS(test::error_of([&] { net.set_mode(AttentionMode::sparse, 4); }),
              "exceeds the planned index-list width 3");
+}
+
+}  // namespace
+}  // namespace dsa
+
+namespace dsa {
+namespace {
+
+TEST(DsaAccounting, CountsMatchTheModel) {
+  config::Config cfg;
+  cfg.model = tiny_model(37);
+  cfg.indexer = tiny_indexer(5).indexer;
+  cfg.selection.k = 5;
+  cfg.train.batch_size = 3;
+  cfg.stages = {config::StageConfig{}, config::StageConfig{}};
+  cfg.stages[0].steps = cfg.stages[1].steps = 1;
+  cfg.stages[1].name = "sparse";
+  const model::LayerAccounting a = model::account_layer(cfg);
+  const model::ParamLayout layout =
+      model::make_param_layout(cfg.model, cfg.optimizer, &cfg.indexer);
+  int64_t indexer_params = 0, attention_params = 0;
+  for (const model::ParamSpec& spec : layout.specs) {
+    if (spec.name.rfind("model.layers.0.", 0) != 0) continue;
+    if (spec.group == model::ParamGroup::indexer) indexer_params += spec.numel();
+    else if (spec.name.find("self_attn.") != std::string::npos) attention_params += spec.numel();
+  }
+  EXPECT_EQ(a.indexer_params, indexer_params);
+  EXPECT_EQ(a.attention_params, attention_params);
+  double sparse_pairs = 0;
+  for (int64_t t = 0; t < 37; ++t) sparse_pairs += std::min<int64_t>(5, t + 1);
+  EXPECT_EQ(a.dense_pairs, 37.0 * 38.0 / 2.0);
+  EXPECT_EQ(a.sparse_pairs, sparse_pairs);
+  EXPECT_EQ(a.list_width, 5);
+  // KERNELS §2: 14 pairs Dh per head (forward 4 + backward 10), times the batch.
+  EXPECT_DOUBLE_EQ(a.attention_sparse_flops, 14.0 * 3 * sparse_pairs * 4 * 2);
+  EXPECT_DOUBLE_EQ(a.lists_bytes, 3.0 * 37 * 5 * 4);
+  const std::string text = model::describe(a, cfg);
+  EXPECT_HAS(text, "sparse k=5");
+  EXPECT_HAS(text, "indexer 2x4");
 }
 
 }  // namespace

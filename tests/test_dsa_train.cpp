@@ -98,6 +98,8 @@ TEST(DsaTrain, StagesLogTheirMetricsAndWarmupFreezesTheMainModel) {
   EXPECT_EQ(load_checkpoint(warmup_end).counter("adam_updates_indexer"), 6);
   const json::Value summary = json::parse(read_file(out.run_dir + "/summary.json"), "summary.json");
   EXPECT_TRUE(summary.contains("attn_mass_recall"));
+  EXPECT_EQ(summary.at("layer_indexer_params").as_int(), (2 * 16 + 16 + 2) * cfg.model.d_model);
+  EXPECT_EQ(summary.at("sparse_k").as_int(), 8);
 }
 
 TEST(DsaTrain, ResumeAcrossStagesIsBitExact) {

@@ -19,6 +19,7 @@
 #include "cpu/blas_info.h"
 #include "cpu/cpu_ops.h"
 #include "data/shard.h"
+#include "model/accounting.h"
 #include "train/session.h"
 
 #ifdef DSA_WITH_CUDA
@@ -132,21 +133,35 @@ int run_bench(const Args& args) {
       targets[i] = tokens.empty() ? int32_t(philox_below(4, step, i, cfg.model.vocab_size)) : tokens[at + 1];
     }
   };
-  const std::array<train::GroupUpdate, train::kGroups> groups{train::GroupUpdate{1e-3, false}, train::GroupUpdate{0.0, true}};
   const int64_t warmup = options.integer("warmup"), steps = options.integer("steps");
-  double seconds = 0, loss = 0;
-  for (int64_t step = 0; step < warmup + steps; ++step) {
-    fill(step);
-    if (step == warmup) profile::reset();
-    const Timer timer;
-    loss = session.step(inputs.data(), targets.data(), groups).loss;
-    if (step >= warmup) seconds += timer.seconds();
+  std::printf("%s", model::describe(model::account_layer(cfg), cfg).c_str());
+  // One timing per stage kind of the config, in schedule order (a dense config: one, as before);
+  // each with the stage's own plan (attention mode, k, frozen groups) at its first step.
+  std::vector<std::string> timed;
+  int64_t first_step = 0;
+  for (const config::StageConfig& stage : cfg.stages) {
+    const int64_t at = first_step;
+    first_step += stage.steps;
+    if (std::find(timed.begin(), timed.end(), stage.name) != timed.end()) continue;
+    timed.push_back(stage.name);
+    const train::StepPlan plan = train::step_plan(cfg, at);
+    double seconds = 0, loss = 0;
+    for (int64_t step = 0; step < warmup + steps; ++step) {
+      fill(step);
+      if (step == warmup) profile::reset();
+      const Timer timer;
+      loss = session.step(inputs.data(), targets.data(), plan).loss;
+      if (step >= warmup) seconds += timer.seconds();
+    }
+    if (options.flag("profile"))
+      std::printf("per-op time of stage %s over %ld steps (step total %.1f ms):\n%s",
+                  stage.name.c_str(), long(steps), 1e3 * seconds, profile::report().c_str());
+    const double tokens_per_s = steps * batch * seq / seconds;
+    std::printf("bench: tokens_per_s=%.1f step_ms=%.2f loss=%.4f steps=%ld stage=%s device=%s "
+                "threads=%d blas=%s\n", tokens_per_s, 1e3 * seconds / steps, loss, long(steps),
+                stage.name.c_str(), choice.backend->name, cpu::cpu_threads(),
+                cpu::blas_library().c_str());
   }
-  if (options.flag("profile")) std::printf("per-op time over %ld steps (step total %.1f ms):\n%s", long(steps), 1e3 * seconds, profile::report().c_str());
-  const double tokens_per_s = steps * batch * seq / seconds;
-  std::printf("bench: tokens_per_s=%.1f step_ms=%.2f loss=%.4f steps=%ld device=%s threads=%d blas=%s\n",
-              tokens_per_s, 1e3 * seconds / steps, loss, long(steps), choice.backend->name,
-              cpu::cpu_threads(), cpu::blas_library().c_str());
   print_memory_check(session.model().memory_plan(), choice.backend->device);
   return 0;
 }

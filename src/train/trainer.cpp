@@ -13,6 +13,7 @@
 #include "cpu/blas_info.h"
 #include "data/corpus.h"
 #include "data/shard.h"
+#include "model/accounting.h"
 #include "train/checkpoint.h"
 #include "train/lr_schedule.h"
 #include "train/metrics_log.h"
@@ -176,6 +177,23 @@ void print_eval(int64_t step, const EvalResult& e) {
   std::printf("\n");
 }
 
+// Per-layer accounting (model/accounting.h) as flat summary keys: GFLOP per training step.
+void add_accounting(MetricsLine& s, const model::LayerAccounting& a) {
+  s.add("layer_attention_params", a.attention_params);
+  s.add("layer_attention_dense_gflop", a.attention_dense_flops * 1e-9);
+  s.add("layer_attention_projection_gflop", a.attention_projection_flops * 1e-9);
+  if (a.list_width > 0) {
+    s.add("sparse_k", a.list_width);
+    s.add("layer_attention_sparse_gflop", a.attention_sparse_flops * 1e-9);
+  }
+  if (a.indexer_params == 0) return;
+  s.add("layer_indexer_params", a.indexer_params);
+  s.add("layer_indexer_warmup_gflop", a.indexer_warmup_flops * 1e-9);
+  s.add("layer_indexer_sparse_gflop", a.indexer_sparse_flops * 1e-9);
+  s.add("indexer_scratch_bytes", int64_t(a.indexer_scratch_bytes));
+  s.add("layer_lists_bytes", int64_t(a.lists_bytes));
+}
+
 void write_summary(const std::string& path, const config::Config& cfg, const TrainOutcome& out,
                    const model::MemoryPlan& plan, int64_t params, const std::string& device,
                    double wall_seconds) {
@@ -190,6 +208,7 @@ void write_summary(const std::string& path, const config::Config& cfg, const Tra
   s.add("val_tokens", out.final_eval.tokens).add("tokens_per_s", out.tokens_per_s);
   s.add("wall_seconds", wall_seconds).add("mem_bytes", int64_t(plan.total()));
   s.add("final_checkpoint", out.final_checkpoint);
+  add_accounting(s, model::account_layer(cfg));
   write_file_atomic(path, s.str() + "\n");
 }
 
@@ -246,6 +265,7 @@ TrainOutcome train(const config::Config& cfg, const TrainOptions& options) {
   std::printf("model: %ld parameters; data: %ld train tokens, %ld val tokens\n",
               long(net.layout().total), long(data.train.size()), long(data.val.size()));
   print_plan(net.memory_plan(), choice.backend->name);
+  std::printf("%s", model::describe(model::account_layer(cfg), cfg).c_str());
 
   int64_t start_step = 0;
   const std::string resume_from = options.resume ? newest_checkpoint(outcome.run_dir) : "";
