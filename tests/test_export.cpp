@@ -23,7 +23,7 @@ struct Exported {
   std::string dir, checkpoint;
 };
 
-Exported make_checkpoint(const std::string& name, bool tied) {
+Exported make_checkpoint(const std::string& name, bool tied, bool dsa = false) {
   Exported e;
   e.dir = fs::absolute("scratch/export/" + name).string();
   fs::remove_all(e.dir);
@@ -33,7 +33,12 @@ Exported make_checkpoint(const std::string& name, bool tied) {
   m.tie_embeddings = tied;
   e.cfg.stages.push_back(config::StageConfig{});
   e.cfg.stages.back().steps = 3;
-  e.layout = model::make_param_layout(m, e.cfg.optimizer);
+  if (dsa) {  // a DSA run: the indexer's tensors and a sparse last stage
+    e.cfg.indexer.heads = 2, e.cfg.indexer.dim = 8, e.cfg.indexer.rope_dims = 4;
+    e.cfg.selection.k = 5;
+    e.cfg.stages.back().name = "sparse";
+  }
+  e.layout = model::make_param_layout(m, e.cfg.optimizer, dsa ? &e.cfg.indexer : nullptr);
   e.params = test::random_vector<float>(e.layout.total, 77, 0.05);
   const std::vector<float> moments(e.layout.total, 0.5f);
   e.checkpoint = e.dir + "/step_3.ckpt";
@@ -66,6 +71,34 @@ TEST(Export, HuggingFaceLayoutAndExactRoundTrip) {
       EXPECT_TRUE(std::equal(tensor.values.begin(), tensor.values.end(), original.data)) << spec.name;
     }
   }
+}
+
+TEST(Export, DsaIndexerRoundTrip) {
+  const Exported e = make_checkpoint("dsa", true, true);
+  train::export_model(e.checkpoint, e.dir + "/hf", "F32");
+  const SafeTensorsFile file = read_safetensors(e.dir + "/hf/model.safetensors");
+  EXPECT_EQ(file.at("model.layers.1.self_attn.indexer.wq.weight").shape, (Shape{16, 32}));
+  EXPECT_EQ(file.at("model.layers.1.self_attn.indexer.wk.weight").shape, (Shape{8, 32}));
+  EXPECT_EQ(file.at("model.layers.0.self_attn.indexer.weights_proj.weight").shape, (Shape{2, 32}));
+  const json::Value hf = json::parse(read_file(e.dir + "/hf/config.json"), "config.json");
+  const json::Value& dsa = hf.at("dsa");
+  EXPECT_EQ(dsa.at("heads").as_int(), 2);
+  EXPECT_EQ(dsa.at("dim").as_int(), 8);
+  EXPECT_EQ(dsa.at("rope_dims").as_int(), 4);
+  EXPECT_EQ(dsa.at("top_k").as_int(), 5);
+  EXPECT_TRUE(dsa.at("weights").as_bool());
+  EXPECT_EQ(dsa.at("precision").as_string(), "fp32");
+  train::import_model(e.dir + "/hf", e.dir + "/imported.ckpt");
+  const CheckpointData imported = load_checkpoint(e.dir + "/imported.ckpt");
+  for (const model::ParamSpec& spec : e.layout.specs) {
+    const CheckpointTensor& tensor = imported.tensor("param/" + spec.name);
+    const TensorView<const float> original = spec.view(e.params.data());
+    EXPECT_TRUE(std::equal(tensor.values.begin(), tensor.values.end(), original.data)) << spec.name;
+  }
+  const config::Config back = config::parse(imported.config_yaml, "imported");
+  EXPECT_EQ(back.indexer, e.cfg.indexer);
+  EXPECT_EQ(back.stage_k(back.stages.back()), 5);
+  EXPECT_EQ(back.stages.back().name, "sparse");
 }
 
 TEST(Export, Bf16WithinRounding) {
