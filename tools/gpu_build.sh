@@ -25,7 +25,7 @@ LIMIT_MIB=${DSA_GPU_LIMIT_MIB:-60}     # working tree + .carry must stay under t
 JOBS=${JOBS:-2}
 CUDA_ARCHS=90
 XZ_OVER_BYTES=$((1 << 20))             # libraries larger than this travel xz-compressed
-EXPECTED_TESTS=(test_cuda_ops test_cuda_attention test_cuda_step test_cuda_ceilings)
+EXPECTED_TESTS=(test_cuda_ops test_cuda_attention test_cuda_dsa test_cuda_step test_cuda_ceilings)
 # Libraries the GPU machine has itself (the C runtime, the compiler runtime, the CUDA libraries,
 # the driver): never bundled.
 SYSTEM_LIBS='^(linux-vdso|ld-linux|libc\.|libm\.|libpthread|libdl\.|librt\.|libstdc\+\+|libgcc_s|libcuda\.|libcudart|libcublas|libcublasLt|libnvidia|libnvrtc|libnvJitLink)'

@@ -5,10 +5,11 @@
 # by tools/gpu_build.sh; the GPU machine has no network and none of our libraries), in about five
 # minutes: (a) environment, (b) measured ceilings, (c) every GPU test, (d) compute-sanitizer
 # (memcheck, racecheck, synccheck, initcheck) on a short step and on a subset of the op tests,
-# (e) 200 training steps of the quick-start model, (f) the gpu_small benchmark against PyTorch
+# (e) 200 training steps of the quick-start model, (e2) the DSA stages of configs/kjv_dsa.yaml
+# (shortened), (f) the gpu_small benchmark against PyTorch
 # with per-op rates next to the ceilings, (g) Nsight Compute on the attention kernel, (h) the
 # Hugging Face check of an exported checkpoint. Every step is time-capped and none aborts the rest.
-# They run in priority order — a b c e f(dsatrain, PyTorch eager fp32) h g d f(bf16, compile) — so
+# They run in priority order — a b c e e2 f(dsatrain, PyTorch eager fp32) h g d f(bf16, compile) — so
 # that a short budget cuts the informational runs first; the table lists them as (a)…(h).
 #
 # Writes at most 8 files into OUTDIR: summary.txt log.txt tests.xml sanitizer.txt ncu.txt
@@ -355,6 +356,22 @@ if ((STEP_RC == 0)) && [[ -n "$TRAIN_FINAL" ]]; then
   fi
 else
   row "(e) train 200 steps" "$(result_of_rc)" "$(why "$WORK/train.out")"
+fi
+
+# ---- (e2) the DSA stages on the GPU: configs/kjv_dsa.yaml, shortened -----------------------------
+section "(e2) DSA training: configs/kjv_dsa.yaml, dense 60 -> warmup 30 -> sparse 60 on the GPU"
+rm -rf "${RUNS:?}/${RUN_NAME}_dsa"
+run_step "$WORK/train_dsa.out" 90 "${RUNBIN[@]}" "$BIN/dsatrain" train --config configs/kjv_dsa.yaml \
+  --set schedule.stages.0.steps=60 --set schedule.stages.1.steps=30 --set schedule.stages.2.steps=60 \
+  --set train.eval_every=0 --set train.device=cuda --set data.dir="$BUNDLE/data/kjv" \
+  --set run.dir="$RUNS" --set run.name="${RUN_NAME}_dsa"
+{ echo; echo "==== (e2) configs/kjv_dsa.yaml on the GPU"; cat "$WORK/train_dsa.out"; } >>"$OUTDIR/train.log"
+DSA_FINAL=$(grep '^final:' "$WORK/train_dsa.out" | tail -n1)
+DSA_EVAL=$(grep '^eval.*attn_mass_recall' "$WORK/train_dsa.out" | tail -n1)
+if ((STEP_RC == 0)) && [[ -n "$DSA_FINAL" && -n "$DSA_EVAL" ]]; then
+  row "(e2) DSA stages" pass "$DSA_EVAL"
+else
+  row "(e2) DSA stages" "$(result_of_rc)" "$(why "$WORK/train_dsa.out")"
 fi
 
 # ---- (f) benchmark at configs/gpu_small.yaml: dsatrain and the PyTorch peer ---------------------

@@ -186,6 +186,14 @@ Model<T>::Model(const config::ModelConfig& m, const config::OptimizerConfig& opt
       plan_(plan(m, opt, backend, max_batch, dsa)), max_batch_(max_batch),
       qkv_width_((m.n_heads + 2 * m.n_kv_heads) * m.head_dim()), dsa_(dsa),
       indexer_width_(dsa ? indexer_projection_rows(dsa->indexer) : 0) {
+  if (dsa_) {
+    const config::IndexerConfig& ix = dsa_->indexer;
+    DSA_CHECK(ix.heads >= 1 && ix.dim >= 1 && ix.rope_dims >= 0 && ix.rope_dims % 2 == 0 &&
+                  ix.rope_dims <= ix.dim && dsa_->max_list_width >= 1,
+              "model: indexer heads ", ix.heads, ", dim ", ix.dim, ", rope_dims ", ix.rope_dims,
+              ", list width ", dsa_->max_list_width, " — needs heads, dim, width >= 1 and rope_dims "
+              "even in [0, dim] (-1 is resolved to dim / 2 only by config::load)");
+  }
   ctx_ = backend.make_context();
   const Allocator& alloc = backend.memory.allocator;
   weights_arena_ = Arena(2 * layout_.total * sizeof(T), alloc, "parameters+gradients");
