@@ -14,7 +14,8 @@ namespace dsa::cli {
 static const CommandSpec kEval{
     "eval",
     "Evaluates a checkpoint on the validation split of its config's data (val_loss, val_bpb,\n"
-    "val_ppl, val_acc).",
+    "val_ppl, val_acc) with the attention its run ended with; for a DSA run also attn_mass_recall\n"
+    "and topk_overlap over the first train.eval_batches batches.",
     {{"checkpoint", "FILE", "", "checkpoint (runs/<name>/step_<n>.ckpt)", true},
      {"set", "KEY=VALUE", "", "override a key of the embedded config (data.*, train.*)", false, true},
      {"windows", "N", "0", "evaluate the first N windows of seq_len tokens; 0 = the whole split"},
@@ -44,10 +45,16 @@ int run_eval(const Args& args) {
   train::LoadedModel loaded = train::load_model(path, *train::choose_backend("auto").backend, 0);
   const config::Config cfg = config::parse(config::to_yaml(loaded.config), path + " (embedded config)", options.all("set"));
   const train::TrainingData data = train::load_training_data(cfg);
-  const train::EvalResult e = train::evaluate(*loaded.model, data.val, data.token_bytes,
-                                              loaded.config.train.batch_size, options.integer("windows"));
+  const int64_t batch = loaded.config.train.batch_size;
+  const train::EvalResult e = train::evaluate(*loaded.model, data.val, data.token_bytes, batch,
+                                              options.integer("windows"),
+                                              cfg.train.eval_batches * batch);
   if (options.given("dump-logits")) dump_logits(*loaded.model, data.val, options.get("dump-logits"));
-  std::printf("eval: val_loss=%.4f val_bpb=%.4f val_ppl=%.2f val_acc=%.4f tokens=%ld\n", e.loss, e.bpb, e.ppl, e.acc, long(e.tokens));
+  std::printf("eval: val_loss=%.4f val_bpb=%.4f val_ppl=%.2f val_acc=%.4f tokens=%ld", e.loss,
+              e.bpb, e.ppl, e.acc, long(e.tokens));
+  if (e.mass_recall)  // a DSA checkpoint: its last stage's selection against dense attention
+    std::printf(" attn_mass_recall=%.4f topk_overlap=%.4f", *e.mass_recall, *e.topk_overlap);
+  std::printf("\n");
   return 0;
 }
 
