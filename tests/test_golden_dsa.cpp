@@ -71,12 +71,7 @@ DsaGolden load_golden(const std::string& name) {
   return g;
 }
 
-// ||a - b|| / ||b||
-double relative_error(const std::vector<double>& a, const std::vector<double>& b) {
-  double diff = 0, ref = 0;
-  for (size_t i = 0; i < b.size(); ++i) diff += (a[i] - b[i]) * (a[i] - b[i]), ref += b[i] * b[i];
-  return std::sqrt(diff / std::max(ref, 1e-300));
-}
+using test::relative_error;
 
 template <class T>
 std::vector<double> as_double(const std::vector<T>& values) {
