@@ -73,14 +73,6 @@ struct QueryRow {
   const T* value_row(int64_t j, const AttentionShape& s) const {
     return v_b + keys[j] * s.kv_stride;
   }
-  // Prefetch hints for the key / value row kGatherAhead entries after j (all kv heads).
-  void key_ahead(int64_t j, const AttentionShape& s) const {
-    if (j + kGatherAhead < n) prefetch_elements(key_row(j + kGatherAhead, s), s.kv_heads * s.head_dim);
-  }
-  void value_ahead(int64_t j, const AttentionShape& s) const {
-    if (j + kGatherAhead < n)
-      prefetch_elements(value_row(j + kGatherAhead, s), s.kv_heads * s.head_dim);
-  }
 };
 
 template <class T>
@@ -101,7 +93,6 @@ template <class T>
 void row_scores(const QueryRow<T>& r, const AttentionShape& s, T scale) {
   const int64_t group = s.heads / s.kv_heads;
   for (int64_t j = 0; j < r.n; ++j) {
-    r.key_ahead(j, s);
     const T* key = r.key_row(j, s);
     for (int64_t h = 0; h < s.heads; ++h)
       r.scores[h * r.width + j] =
@@ -130,7 +121,6 @@ void attend_row(T* out_row, T* lse_bt, const QueryRow<T>& r, const AttentionShap
     lse_bt[h * s.seq] = softmax_in_place(r.scores + h * r.width, r.n);
   std::fill_n(out_row, s.heads * s.head_dim, T(0));
   for (int64_t j = 0; j < r.n; ++j) {
-    r.value_ahead(j, s);
     const T* value = r.value_row(j, s);
     for (int64_t h = 0; h < s.heads; ++h)
       add_scaled(out_row + h * s.head_dim, r.scores[h * r.width + j],
@@ -145,7 +135,6 @@ void query_row_grad(T* dq_row, const QueryRow<T>& r, const T* dout_row, const T*
   const int64_t group = s.heads / s.kv_heads;
   row_scores(r, s, scale);
   for (int64_t j = 0; j < r.n; ++j) {  // dP = dout . v, key-major
-    r.value_ahead(j, s);
     const T* value = r.value_row(j, s);
     for (int64_t h = 0; h < s.heads; ++h)
       r.grads[h * r.width + j] =
@@ -163,7 +152,6 @@ void query_row_grad(T* dq_row, const QueryRow<T>& r, const T* dout_row, const T*
   }
   for (int64_t h = 0; h < s.heads; ++h) std::fill_n(dq_row + h * s.head_dim, s.head_dim, T(0));
   for (int64_t j = 0; j < r.n; ++j) {
-    r.key_ahead(j, s);
     const T* key = r.key_row(j, s);
     for (int64_t h = 0; h < s.heads; ++h)
       add_scaled(dq_row + h * s.head_dim, scale * r.grads[h * r.width + j],
@@ -210,11 +198,6 @@ void key_row_grad(T* dk_row, T* dv_row, const int32_t* slots, int64_t count,
   std::fill_n(dk_row, kv_width, T(0));
   std::fill_n(dv_row, kv_width, T(0));
   for (int64_t e = 0; e < count; ++e) {
-    if (e + kGatherAhead < count) {  // the query and dout rows of a later slot
-      const int64_t ahead = b * s.seq + slots[e + kGatherAhead] / width;
-      prefetch_elements(q + ahead * s.q_stride, row_width);
-      prefetch_elements(dout + ahead * row_width, row_width);
-    }
     const int64_t row = b * s.seq + slots[e] / width;
     const int64_t pair = (b * s.seq * width + slots[e]) * s.heads;
     for (int64_t h = 0; h < s.heads; ++h) {
