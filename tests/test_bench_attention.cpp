@@ -1,6 +1,9 @@
 // `dsatrain bench --attention` through the real binary on tiny shapes (no PyTorch peer): the
-// table has a dense, a random and a window row per T, and the output ends with the sparse_scaling
+// table has a dense, a random and a window row per T, the separate selection/indexer table an
+// indexer_fwd row per T and a topk row per (T, k), and the output ends with the sparse_scaling
 // line, which compares the largest and the smallest T given (k = 256 when given, else the first k).
+// --device cuda on a machine without a usable GPU (or in a build without the CUDA twin) fails
+// naming the reason.
 #include <sys/wait.h>
 
 #include <cstdio>
@@ -21,12 +24,18 @@ test::CommandResult run_cli(const std::string& args) { return test::run_cli(args
 TEST(BenchAttention, TableAndScalingLine) {
   const CommandResult r = run_cli("bench --attention --attention-t 128,256 --attention-k 16 --attention-peer off");
   ASSERT_EQ(r.exit_code, 0) << r.output;
-  EXPECT_NE(r.output.find("selection (top-k) and the lightning indexer are NOT timed"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("selection (top-k) and the lightning indexer are timed separately"), std::string::npos) << r.output;
+  EXPECT_TRUE(std::regex_search(r.output, std::regex(R"(\ndevice: (CPU twin|CUDA twin on GPU) )"))) << r.output;
   EXPECT_NE(r.output.find("copy bandwidth:"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("peer: off"), std::string::npos) << r.output;
   for (const char* row : {R"(\n +128 +- +dense +[0-9.]+ +[0-9.]+ +8256 )", R"(\n +128 +16 +random +[0-9.]+ +[0-9.]+ +1928 )",
                           R"(\n +128 +16 +window +[0-9.]+ +[0-9.]+ +1928 )", R"(\n +256 +- +dense +[0-9.]+ +[0-9.]+ +32896 )",
                           R"(\n +256 +16 +random +[0-9.]+ +[0-9.]+ +3976 )", R"(\n +256 +16 +window +[0-9.]+ +[0-9.]+ +3976 )"})
+    EXPECT_TRUE(std::regex_search(r.output, std::regex(row))) << "no row " << row << " in\n" << r.output;
+  for (const char* row : {R"(\n +128 +- +indexer_fwd +[0-9.]+ +[0-9.]+ +[0-9.]+ +[0-9.]+\n)",
+                          R"(\n +128 +16 +topk +[0-9.]+ +- +[0-9.]+ +[0-9.]+\n)",
+                          R"(\n +256 +- +indexer_fwd +[0-9.]+ +[0-9.]+ +[0-9.]+ +[0-9.]+\n)",
+                          R"(\n +256 +16 +topk +[0-9.]+ +- +[0-9.]+ +[0-9.]+\n)"})
     EXPECT_TRUE(std::regex_search(r.output, std::regex(row))) << "no row " << row << " in\n" << r.output;
   // The output ends with exactly the scaling line.
   const std::regex last(R"(\nsparse_scaling T256/T128 k=16 time_per_pair: ([0-9]+\.[0-9]+)\n$)");
@@ -38,6 +47,36 @@ TEST(BenchAttention, TableAndScalingLine) {
 TEST(BenchAttention, RejectsBadLists) {
   const CommandResult r = run_cli("bench --attention --attention-t 128,x --attention-peer off");
   EXPECT_NE(r.exit_code, 0);
+}
+
+TEST(BenchAttention, CpuDeviceAndBadDevice) {
+  const CommandResult cpu = run_cli("bench --attention --device cpu --attention-t 64 --attention-k 8 --attention-peer off");
+  ASSERT_EQ(cpu.exit_code, 0) << cpu.output;
+  EXPECT_NE(cpu.output.find("device: CPU twin (--device cpu)"), std::string::npos) << cpu.output;
+  const CommandResult bad = test::run_cli("bench --attention --device tpu --attention-peer off", true);
+  EXPECT_NE(bad.exit_code, 0);
+  EXPECT_NE(bad.output.find("--device takes auto, cpu or cuda (got 'tpu')"), std::string::npos) << bad.output;
+}
+
+// The CI machines have no GPU: --device cuda must fail with the reason. Without the CUDA twin the
+// build says so; with it, device_status() names why no GPU is usable ("no GPU: ...", or a GPU
+// without a kernel image for this build). On a machine with a GPU the table runs on it instead.
+TEST(BenchAttention, CudaDeviceWithoutGpuFailsNamingTheReason) {
+  const CommandResult r =
+      test::run_cli("bench --attention --device cuda --attention-t 64,128 --attention-k 8 --attention-peer off", true);
+  if (r.exit_code == 0) {
+    EXPECT_NE(r.output.find("device: CUDA twin on GPU "), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("sparse_scaling T128/T64 k=8 time_per_pair: "), std::string::npos) << r.output;
+    return;
+  }
+  EXPECT_NE(r.output.find("error: bench --attention --device cuda: "), std::string::npos) << r.output;
+#ifdef DSA_WITH_CUDA
+  EXPECT_TRUE(std::regex_search(r.output, std::regex("--device cuda: (no GPU: |GPU .* has no kernel image)"))) << r.output;
+  EXPECT_NE(r.output.find("use --device auto or cpu"), std::string::npos) << r.output;
+#else
+  EXPECT_NE(r.output.find("--device cuda: this build has no CUDA twin"), std::string::npos) << r.output;
+#endif
+  EXPECT_EQ(r.output.find("sparse_scaling"), std::string::npos) << r.output;
 }
 
 }  // namespace

@@ -7,9 +7,11 @@
 # (memcheck, racecheck, synccheck, initcheck) on a short step and on a subset of the op tests,
 # (e) 200 training steps of the quick-start model, (e2) the DSA stages of configs/kjv_dsa.yaml
 # (shortened), (f) the gpu_small benchmark against PyTorch
-# with per-op rates next to the ceilings, (g) Nsight Compute on the attention kernel, (h) the
+# with per-op rates next to the ceilings, (f2) `bench --attention` on the GPU (sparse vs dense
+# attention kernels, selection, indexer, PyTorch peer; its rows are listed under (f)), (g) Nsight
+# Compute on the attention kernel, (h) the
 # Hugging Face check of an exported checkpoint. Every step is time-capped and none aborts the rest.
-# They run in priority order — a b c e e2 f(dsatrain, PyTorch eager fp32) h g d f(bf16, compile) — so
+# They run in priority order — a b c e e2 f(dsatrain, PyTorch eager fp32) f2 h g d f(bf16, compile) — so
 # that a short budget cuts the informational runs first; the table lists them as (a)…(h).
 #
 # Writes at most 8 files into OUTDIR: summary.txt log.txt tests.xml sanitizer.txt ncu.txt
@@ -480,6 +482,39 @@ EOF
   mem=$(grep "gb_per_s=" "$WORK/rates.out" | sed -E 's/^rate: ([a-z_]+) gb_per_s=([0-9]+).*/\1 \2/' | sort -k2 -n |
         awk 'NR == 1 {lo = $1 " " $2} {hi = $1 " " $2} END {if (NR) print "slowest " lo ", fastest " hi}')
   row "(f) memory-bound rates" info "${mem:-none} GB/s vs copy ${CEIL_COPY:-?} TB/s"
+fi
+
+# ---- (f2) attention kernels alone on the GPU: dsatrain bench --attention -------------------------
+# The issue's attention table (B=1 H=8 Dh=64, T 1024…8192, k 64/256/512, random and window lists),
+# the separate selection/indexer table and the PyTorch peer on the GPU (SDPA causal; gather-based
+# sparse over the same lists), appended to bench.txt. Counted row: passes when the run ends with
+# the sparse_scaling line; the acceptance bound (<= 2.0) is stated in the row, not enforced.
+section "(f2) dsatrain bench --attention --device cuda (attention kernels alone, selection, indexer, PyTorch peer)"
+ATT_PEER=(--attention-peer off)
+if [[ -n "$PY" ]]; then
+  # The peer's Python runs with this script's environment, not our binaries' LD_LIBRARY_PATH.
+  {
+    echo '#!/usr/bin/env bash'
+    if [[ -n "${LD_LIBRARY_PATH:-}" ]]; then printf 'export LD_LIBRARY_PATH=%q\n' "$LD_LIBRARY_PATH"; else echo 'unset LD_LIBRARY_PATH'; fi
+    printf 'exec %q "$@"\n' "$PY"
+  } >"$WORK/peer_python" && chmod +x "$WORK/peer_python"
+  ATT_PEER=(--attention-peer auto --attention-python "$WORK/peer_python")
+fi
+run_step "$WORK/bench_attention.out" 90 "${RUNBIN[@]}" "$BIN/dsatrain" bench --attention --device cuda "${ATT_PEER[@]}"
+{ echo; echo "==== dsatrain bench --attention --device cuda ${ATT_PEER[*]}"; cat "$WORK/bench_attention.out"; } >>"$OUTDIR/bench.txt"
+att_line=$(grep "^sparse_scaling " "$WORK/bench_attention.out" | tail -n1)
+att_r=$(sed -n 's/.*time_per_pair: //p' <<<"$att_line")
+if ((STEP_RC == 0)) && [[ -n "$att_r" ]]; then
+  att_bound=$(awk -v r="$att_r" 'BEGIN {print (r + 0 <= 2.0 ? "within" : "ABOVE")}')
+  row "(f) bench --attention (f2)" pass "$att_line: $att_bound the acceptance bound 2.0 (pass = the line printed)"
+  # For information: T=8192 dense and k=256 random against the copy bandwidth and PyTorch.
+  att_info=$(awk '$1 == 8192 && (($2 == 256 && $3 == "random") || $3 == "dense") && NF >= 12 {
+                    printf "%sT8192 %s%s: %s ns/pair, %s GB/s gathered = %sx copy, vs_torch %s", sep, $3,
+                           ($3 == "dense" ? "" : " k256"), $7, $8, $9, $12; sep = "; " }' "$WORK/bench_attention.out")
+  att_peer=$(grep -m1 "^peer: " "$WORK/bench_attention.out" | cut -c1-90)
+  row "(f) bench --attention rows" info "${att_info:-no T=8192 rows}; ${att_peer:-peer: ?}"
+else
+  row "(f) bench --attention (f2)" "$(result_of_rc)" "$(why "$WORK/bench_attention.out")"
 fi
 
 # ---- (h) Hugging Face check of the exported checkpoint ------------------------------------------

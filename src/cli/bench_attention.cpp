@@ -1,8 +1,11 @@
 // dsatrain bench --attention: the attention kernels alone, forward + backward, dense causal
-// against sparse attention over index lists (issue 4 acceptance, KERNELS §4), on the CPU twin,
-// with the machine's copy bandwidth and a PyTorch peer (tools/attention_ref.py) in the same run.
-// Selection (top-k) and the lightning indexer are not timed here: the index lists are synthetic,
-// uniformly random causal lists (no locality, the hard case) and sliding-window lists.
+// against sparse attention over index lists (issue 4 acceptance, KERNELS §4), through the backend
+// table of the chosen device (--device auto|cpu|cuda: the CUDA twin when the build has it and a
+// GPU is present, else the CPU twin), with the device's copy bandwidth and a PyTorch peer
+// (tools/attention_ref.py, on the same device) in the same run. The index lists of the attention
+// rows are synthetic: uniformly random causal lists (no locality, the hard case) and
+// sliding-window lists. Selection (top-k over a random score buffer) and the lightning indexer's
+// score forward are timed separately, in a second table.
 #include <unistd.h>
 
 #include <algorithm>
@@ -22,13 +25,85 @@
 #include "core/timer.h"
 #include "cpu/blas_info.h"
 #include "cpu/cpu_ops.h"
-#include "cpu/dsa_ops.h"
+#include "ops/backend.h"
+
+#ifdef DSA_WITH_CUDA
+#include "cuda_backend.h"
+#endif
 
 namespace dsa::cli {
 
 namespace {
 
 constexpr int64_t kHeads = 8, kHeadDim = 64;
+constexpr int64_t kIndexerHeads = 4, kIndexerDim = 64;  // the separately timed indexer: HI, dI
+constexpr int64_t kGpuDefaultReps = 5;                  // GPU rows without --attention-reps
+
+// The backend table the rows run through (like train.device: auto = the GPU when the build has
+// the CUDA twin and one is present).
+struct DeviceChoice {
+  const ops::Backend<float>* backend;
+  bool gpu;
+  std::string description;
+};
+
+DeviceChoice choose_device(const std::string& device) {
+  DSA_CHECK(device == "auto" || device == "cpu" || device == "cuda",
+            "bench --attention: --device takes auto, cpu or cuda (got '", device, "')");
+  const ops::Backend<float>* cpu_twin = &cpu::backend<float>();
+  if (device == "cpu") return {cpu_twin, false, "CPU twin (--device cpu)"};
+#ifdef DSA_WITH_CUDA
+  const cuda::DeviceStatus gpu = cuda::device_status();
+  if (device == "cuda" || gpu.available) {
+    DSA_CHECK(gpu.available, "bench --attention --device cuda: ", gpu.description, "; use --device auto or cpu");
+    return {&cuda::backend(), true, "CUDA twin on GPU " + gpu.description};
+  }
+  return {cpu_twin, false, "CPU twin (--device auto: " + gpu.description + ")"};
+#else
+  DSA_CHECK(device != "cuda", "bench --attention --device cuda: this build has no CUDA twin (built without nvcc: "
+            "tools/build.sh cuda on a machine with the CUDA toolkit); allowed here: --device auto or cpu");
+  return {cpu_twin, false, "CPU twin (--device " + device + ": this build has no CUDA twin)"};
+#endif
+}
+
+// One allocation in the backend's memory (device memory for the CUDA twin), released at scope end.
+class Buffer {
+ public:
+  Buffer(const ops::MemoryOps& memory, size_t bytes, const char* what) : memory_(memory) {
+    base_ = memory.allocator.allocate(std::max<size_t>(bytes, 64));
+    DSA_CHECK(base_ != nullptr, "bench --attention: cannot allocate ", bytes, " bytes of ", memory.allocator.name,
+              " memory for ", what);
+  }
+  ~Buffer() { memory_.allocator.release(base_); }
+  Buffer(const Buffer&) = delete;
+  Buffer& operator=(const Buffer&) = delete;
+  template <class T>
+  T* as() const { return static_cast<T*>(base_); }
+
+ private:
+  const ops::MemoryOps& memory_;
+  void* base_ = nullptr;
+};
+
+// Seconds of `fn` on the context's stream: everything queued before is waited for first, and the
+// clock stops once the stream is idle again (host timer around synchronize: on the GPU this
+// includes the launch and one stream synchronisation, ~10-50 us, on top of the kernels).
+template <class F>
+double time_on(const ops::Backend<float>& backend, const ops::Context& ctx, F&& fn) {
+  backend.memory.synchronize(ctx);
+  const Timer timer;
+  fn();
+  backend.memory.synchronize(ctx);
+  return timer.seconds();
+}
+
+// CPU: the best of the timed reps (as before); GPU: their median.
+double summarize(std::vector<double> times, bool median) {
+  std::sort(times.begin(), times.end());
+  if (!median || times.size() == 1) return times.front();
+  const size_t n = times.size();
+  return n % 2 ? times[n / 2] : 0.5 * (times[n / 2 - 1] + times[n / 2]);
+}
 
 std::vector<int64_t> parse_list(const std::string& option, const std::string& text) {
   std::vector<int64_t> values;
@@ -85,6 +160,13 @@ double copy_gb_per_s(int reps) {
   return 2.0 * double(bytes) / best / 1e9 + 0 * dst[bytes / 2];
 }
 
+// One row of the separate selection/indexer table.
+struct SelectRow {
+  int64_t seq, k;  // k = 0 for the indexer
+  std::string op;
+  double ms = 0;
+};
+
 struct Row {
   int64_t seq, k;  // k = 0 for dense
   std::string kind;
@@ -118,35 +200,53 @@ std::string shell_quote(const std::string& s) {
 int bench_attention(const ParsedOptions& options) {
   const std::vector<int64_t> seqs = parse_list("attention-t", options.get("attention-t"));
   const std::vector<int64_t> widths = parse_list("attention-k", options.get("attention-k"));
-  const int64_t reps = options.integer("attention-reps");
-  DSA_CHECK(reps >= 1, "bench: --attention-reps must be >= 1");
   const std::string peer_mode = options.get("attention-peer");
   DSA_CHECK(peer_mode == "auto" || peer_mode == "on" || peer_mode == "off",
             "bench: --attention-peer takes auto, on or off (got '", peer_mode, "')");
+  const std::string python = options.get("attention-python");
+  DSA_CHECK(!python.empty(), "bench: --attention-python is empty");
+  const DeviceChoice device = choose_device(options.get("device"));
+  const ops::Backend<float>& be = *device.backend;
+  const bool gpu = device.gpu;
+  const int64_t reps = gpu && !options.given("attention-reps") ? kGpuDefaultReps : options.integer("attention-reps");
+  DSA_CHECK(reps >= 1, "bench: --attention-reps must be >= 1");
+  DSA_CHECK(be.sparse_attention_forward && be.sparse_attention_backward && be.topk_select && be.indexer_forward,
+            "bench --attention: the ", be.name, " twin lacks the DSA ops");
   const int64_t max_seq = *std::max_element(seqs.begin(), seqs.end());
   const int64_t min_seq = *std::min_element(seqs.begin(), seqs.end());
+  const int64_t max_k = *std::max_element(widths.begin(), widths.end());
 
   std::printf("bench --attention: B=1 H=%ld Hkv=%ld Dh=%ld float32, separate q/k/v buffers (q_stride = kv_stride = H*Dh), random normal inputs\n",
               long(kHeads), long(kHeads), long(kHeadDim));
-#ifdef DSA_WITH_CUDA
-  std::printf("device: CPU twin only: this build has the CUDA twin, but no CUDA sparse attention op yet (GPU run pending)\n");
-#else
-  std::printf("device: CPU twin (this build has no CUDA twin)\n");
-#endif
-  std::printf("threads=%d blas=%s; %ld timed rep(s) after 1 warm-up per row (T >= 8192 dense: 1 rep)\n",
-              cpu::cpu_threads(), cpu::blas_library().c_str(), long(reps));
+  std::printf("device: %s\n", device.description.c_str());
+  if (gpu)
+    std::printf("timing: %ld timed rep(s) after 1 warm-up per row, median; host timer around a stream synchronize\n"
+                "  (each figure includes the launches and one synchronisation, ~10-50 us; the sparse ops also check\n"
+                "  the lists on the device first, with one synchronisation of their own)\n", long(reps));
+  else
+    std::printf("threads=%d blas=%s; %ld timed rep(s) after 1 warm-up per row, best (T >= 8192 dense: 1 rep)\n",
+                cpu::cpu_threads(), cpu::blas_library().c_str(), long(reps));
   std::printf("timed: the attention kernels alone (forward; backward incl. its list checks and transposed lists);\n"
-              "  selection (top-k) and the lightning indexer are NOT timed here (lists are synthetic).\n");
+              "  selection (top-k) and the lightning indexer are timed separately (second table; the rows use synthetic lists).\n");
   std::printf("lists: random = min(k,t+1) distinct keys s<=t, uniform (Philox), sorted, -1 padded; window = the last min(k,t+1) keys\n");
   std::printf("pairs = sum_t min(k,t+1) (dense: T(T+1)/2); ns/pair = (fwd+bwd) / (pairs*H);\n"
               "  gathered GB/s = pairs*H*Dh*4 B*2 (K and V rows) / forward time;\n"
               "  vs_torch = PyTorch (fwd+bwd) / dsatrain (fwd+bwd): > 1 means dsatrain is faster\n");
-  const double copy = copy_gb_per_s(4);
-  std::printf("copy bandwidth: %.1f GB/s (memcpy of 512 MiB, bytes read + written, best of 4)\n", copy);
+  double copy = 0;
+  if (gpu) {
+#ifdef DSA_WITH_CUDA
+    const cuda::Ceilings ceilings = cuda::measure_ceilings();
+    copy = 1e3 * ceilings.copy_tb_per_s;
+    std::printf("copy bandwidth: %.1f GB/s (device-to-device cudaMemcpy of 2 GiB, bytes read + written, median of 10; %s)\n",
+                copy, ceilings.device.c_str());
+#endif
+  } else {
+    copy = copy_gb_per_s(4);
+    std::printf("copy bandwidth: %.1f GB/s (memcpy of 512 MiB, bytes read + written, best of 4)\n", copy);
+  }
   std::fflush(stdout);
 
-  // Index lists, kept for the peer.
-  std::map<std::tuple<int64_t, int64_t, std::string>, std::vector<int32_t>> all_lists;
+  // Rows, grouped by T (the inputs of one T are drawn and uploaded once).
   std::vector<Row> rows;
   for (int64_t seq : seqs) {
     rows.push_back({seq, 0, "dense"});
@@ -159,57 +259,142 @@ int bench_attention(const ParsedOptions& options) {
       }
   }
 
-  for (Row& row : rows) {
-    const int64_t seq = row.seq, n = seq * kHeads * kHeadDim;
+  // Buffers of the backend's memory, sized for the largest T and k; the workspace from the twin's
+  // own workspace function, for the attention, the sparse attention at the widest lists, top-k
+  // and the indexer (the CUDA twin sizes the DSA ops only when the indexer shape is set).
+  const ops::MemoryOps& mem = be.memory;
+  const ops::Context ctx0 = be.make_context();
+  const int64_t n_max = max_seq * kHeads * kHeadDim;
+  const size_t fbytes = sizeof(float);
+  Buffer q(mem, n_max * fbytes, "q"), k(mem, n_max * fbytes, "k"), v(mem, n_max * fbytes, "v");
+  Buffer dout(mem, n_max * fbytes, "dout"), out(mem, n_max * fbytes, "out"), lse(mem, kHeads * max_seq * fbytes, "lse");
+  Buffer dq(mem, n_max * fbytes, "dq"), dk(mem, n_max * fbytes, "dk"), dv(mem, n_max * fbytes, "dv");
+  Buffer lists_buf(mem, max_seq * max_k * sizeof(int32_t), "index lists");
+  ops::WorkspaceQuery query{};
+  query.attention = {1, max_seq, kHeads, kHeads, kHeadDim, kHeads * kHeadDim, kHeads * kHeadDim};
+  query.rows = max_seq;
+  query.max_dim = kHeads * kHeadDim;
+  query.max_elements = n_max;
+  query.indexer = {1, max_seq, kIndexerHeads, kIndexerDim, kIndexerHeads * kIndexerDim, kIndexerDim, kIndexerHeads};
+  query.list_width = max_k;
+  const size_t ws_bytes = be.workspace_bytes(query, fbytes);
+  Buffer workspace(mem, ws_bytes, "the workspace");
+  ops::Context ctx = ctx0;
+  ctx.workspace = workspace.as<void>();
+  ctx.workspace_bytes = ws_bytes;
+
+  // Index lists, kept for the peer.
+  std::map<std::tuple<int64_t, int64_t, std::string>, std::vector<int32_t>> all_lists;
+  for (int64_t seq : seqs) {
+    const int64_t n = seq * kHeads * kHeadDim;
     const ops::AttentionShape shape{1, seq, kHeads, kHeads, kHeadDim, kHeads * kHeadDim, kHeads * kHeadDim};
-    std::vector<float> q(n), k(n), v(n), dout(n), out(n), lse(kHeads * seq), dq(n), dk(n), dv(n);
-    for (int64_t i = 0; i < n; ++i) {
-      q[i] = philox_normal(11, seq, i), k[i] = philox_normal(12, seq, i);
-      v[i] = philox_normal(13, seq, i), dout[i] = philox_normal(14, seq, i);
+    {
+      std::vector<float> host(n);
+      int stream = 11;
+      for (const Buffer* buffer : {&q, &k, &v, &dout}) {
+        for (int64_t i = 0; i < n; ++i) host[i] = philox_normal(stream, seq, i);
+        mem.to_device(ctx, buffer->as<void>(), host.data(), n * fbytes);
+        ++stream;
+      }
     }
-    const bool dense = row.kind == "dense";
-    std::vector<int32_t> lists;
-    if (!dense) lists = make_lists(seq, row.k, row.kind == "random");
-    const ops::IndexLists index{lists.data(), row.k};
-    const size_t ws_bytes = dense ? cpu::attention_workspace(shape, sizeof(float))
-                                  : cpu::sparse_attention_workspace(shape, row.k, sizeof(float));
-    std::vector<double> ws(ws_bytes / sizeof(double) + 1);
-    ops::Context ctx;
-    ctx.workspace = ws.data();
-    ctx.workspace_bytes = ws_bytes;
-    const int64_t timed = dense && seq >= 8192 ? 1 : reps;
-    double fwd = 1e30, bwd = 1e30;
-    for (int64_t rep = 0; rep < 1 + timed; ++rep) {
-      Timer timer;
-      if (dense) cpu::attention_forward<float>(ctx, out.data(), lse.data(), q.data(), k.data(), v.data(), shape);
-      else cpu::sparse_attention_forward<float>(ctx, out.data(), lse.data(), q.data(), k.data(), v.data(), index, shape);
-      const double f = timer.seconds();
-      timer.reset();
-      if (dense)
-        cpu::attention_backward<float>(ctx, dq.data(), dk.data(), dv.data(), dout.data(), out.data(), lse.data(),
-                                       q.data(), k.data(), v.data(), shape);
-      else
-        cpu::sparse_attention_backward<float>(ctx, dq.data(), dk.data(), dv.data(), dout.data(), out.data(),
-                                              lse.data(), q.data(), k.data(), v.data(), index, shape);
-      const double b = timer.seconds();
-      if (rep > 0) fwd = std::min(fwd, f), bwd = std::min(bwd, b);  // best of the timed reps
+    for (Row& row : rows) {
+      if (row.seq != seq) continue;
+      const bool dense = row.kind == "dense";
+      std::vector<int32_t> lists;
+      if (!dense) {
+        lists = make_lists(seq, row.k, row.kind == "random");
+        mem.to_device(ctx, lists_buf.as<void>(), lists.data(), lists.size() * sizeof(int32_t));
+      }
+      const ops::IndexLists index{lists_buf.as<int32_t>(), row.k};
+      const int64_t timed = !gpu && dense && seq >= 8192 ? 1 : reps;
+      std::vector<double> fwd, bwd;
+      for (int64_t rep = 0; rep < 1 + timed; ++rep) {
+        const double f = time_on(be, ctx, [&] {
+          if (dense) be.attention_forward(ctx, out.as<float>(), lse.as<float>(), q.as<float>(), k.as<float>(), v.as<float>(), shape);
+          else be.sparse_attention_forward(ctx, out.as<float>(), lse.as<float>(), q.as<float>(), k.as<float>(), v.as<float>(), index, shape);
+        });
+        const double b = time_on(be, ctx, [&] {
+          if (dense)
+            be.attention_backward(ctx, dq.as<float>(), dk.as<float>(), dv.as<float>(), dout.as<float>(), out.as<float>(),
+                                  lse.as<float>(), q.as<float>(), k.as<float>(), v.as<float>(), shape);
+          else
+            be.sparse_attention_backward(ctx, dq.as<float>(), dk.as<float>(), dv.as<float>(), dout.as<float>(), out.as<float>(),
+                                         lse.as<float>(), q.as<float>(), k.as<float>(), v.as<float>(), index, shape);
+        });
+        if (rep > 0) fwd.push_back(f), bwd.push_back(b);
+      }
+      row.fwd_ms = 1e3 * summarize(fwd, gpu), row.bwd_ms = 1e3 * summarize(bwd, gpu);
+      std::fprintf(stderr, "bench --attention: T=%ld k=%ld %s fwd %.3f ms bwd %.3f ms\n", long(seq), long(row.k),
+                   row.kind.c_str(), row.fwd_ms, row.bwd_ms);
+      if (!dense) all_lists[{seq, row.k, row.kind}] = std::move(lists);
     }
-    row.fwd_ms = 1e3 * fwd, row.bwd_ms = 1e3 * bwd;
-    std::fprintf(stderr, "bench --attention: T=%ld k=%ld %s fwd %.1f ms bwd %.1f ms\n", long(seq), long(row.k),
-                 row.kind.c_str(), row.fwd_ms, row.bwd_ms);
-    if (!dense) all_lists[{seq, row.k, row.kind}] = std::move(lists);
   }
 
-  // ---- PyTorch peer: same shapes, the same index lists (written here as raw int32 files) ----
+  // ---- Selection and indexer, timed separately: the indexer's score forward (HI = 4, dI = 64,
+  // with weights) over all causal pairs, and top-k over a random [1, T, T] score buffer ----
+  std::vector<SelectRow> select_rows;
+  {
+    Buffer scores(mem, max_seq * max_seq * fbytes, "the [T, T] scores");
+    Buffer indices(mem, max_seq * max_k * sizeof(int32_t), "the selected lists");
+    Buffer qi(mem, max_seq * kIndexerHeads * kIndexerDim * fbytes, "indexer q");
+    Buffer ki(mem, max_seq * kIndexerDim * fbytes, "indexer k"), wi(mem, max_seq * kIndexerHeads * fbytes, "indexer w");
+    for (int64_t seq : seqs) {
+      const ops::IndexerShape ishape{1, seq, kIndexerHeads, kIndexerDim, kIndexerHeads * kIndexerDim, kIndexerDim, kIndexerHeads};
+      {
+        int stream = 21;
+        for (const auto& [buffer, count] : {std::pair{&qi, seq * kIndexerHeads * kIndexerDim}, std::pair{&ki, seq * kIndexerDim},
+                                            std::pair{&wi, seq * kIndexerHeads}}) {
+          std::vector<float> host(count);
+          for (int64_t i = 0; i < count; ++i) host[i] = philox_normal(stream, seq, i);
+          mem.to_device(ctx, buffer->as<void>(), host.data(), count * fbytes);
+          ++stream;
+        }
+      }
+      std::vector<double> times;
+      for (int64_t rep = 0; rep < 1 + reps; ++rep) {
+        const double t = time_on(be, ctx, [&] {
+          be.indexer_forward(ctx, scores.as<float>(), qi.as<float>(), ki.as<float>(), wi.as<float>(), ishape);
+        });
+        if (rep > 0) times.push_back(t);
+      }
+      select_rows.push_back({seq, 0, "indexer_fwd", 1e3 * summarize(times, gpu)});
+      std::fprintf(stderr, "bench --attention: T=%ld indexer forward %.3f ms\n", long(seq), select_rows.back().ms);
+      {  // random scores in (0, 1], 24 bits (Philox, four per block)
+        std::vector<float> host(seq * seq);
+        for (int64_t i = 0; i < seq * seq; i += 4) {
+          const Philox4 r = philox4x32(31, uint64_t(seq), uint64_t(i / 4));
+          for (int64_t j = 0; j < 4 && i + j < seq * seq; ++j) host[i + j] = philox_uniform(r.v[j]);
+        }
+        mem.to_device(ctx, scores.as<void>(), host.data(), host.size() * fbytes);
+      }
+      for (int64_t width : widths) {
+        times.clear();
+        for (int64_t rep = 0; rep < 1 + reps; ++rep) {
+          const double t = time_on(be, ctx, [&] { be.topk_select(ctx, indices.as<int32_t>(), scores.as<float>(), {1, seq, width}); });
+          if (rep > 0) times.push_back(t);
+        }
+        select_rows.push_back({seq, width, "topk", 1e3 * summarize(times, gpu)});
+        std::fprintf(stderr, "bench --attention: T=%ld k=%ld top-k %.3f ms\n", long(seq), long(width), select_rows.back().ms);
+      }
+    }
+  }
+
+  // ---- PyTorch peer: same shapes, the same index lists (written here as raw int32 files), on the
+  // same device ----
   std::string peer_status;
+  const char* peer_device = gpu ? "cuda" : "cpu";
+  const bool python_is_path = python.find('/') != std::string::npos;
   if (peer_mode == "off") {
     peer_status = "peer: off (--attention-peer off)";
   } else {
     const std::string script = find_peer_script();
+    const std::string torch_check = shell_quote(python) + (gpu ? " -c 'import torch; assert torch.cuda.is_available()'" : " -c 'import torch'") +
+                                    " >/dev/null 2>&1";
     if (script.empty()) peer_status = "peer: unavailable (tools/attention_ref.py not found from the working directory or the binary's folders)";
-    else if (access("/usr/bin/python3", X_OK) != 0) peer_status = "peer: unavailable (/usr/bin/python3 not found)";
-    else if (peer_mode == "auto" && std::system("/usr/bin/python3 -c 'import torch' >/dev/null 2>&1") != 0)
-      peer_status = "peer: unavailable (/usr/bin/python3 cannot import torch; apt-get install -y python3-torch, or --attention-peer on)";
+    else if (python_is_path && access(python.c_str(), X_OK) != 0) peer_status = "peer: unavailable (" + python + " not found)";
+    else if (peer_mode == "auto" && std::system(torch_check.c_str()) != 0)
+      peer_status = gpu ? "peer: unavailable (" + python + " cannot import torch with CUDA; --attention-python PYTHON, or --attention-peer on)"
+                        : "peer: unavailable (" + python + " cannot import torch; apt-get install -y python3-torch, or --attention-peer on)";
     else {
       char dir_template[] = "/tmp/dsa_attention_lists.XXXXXX";
       const char* dir = ::mkdtemp(dir_template);
@@ -226,11 +411,16 @@ int bench_attention(const ParsedOptions& options) {
       for (int64_t k : widths) ks += (ks.empty() ? "" : ",") + std::to_string(k);
       const char* ld = std::getenv("LD_LIBRARY_PATH");
       const std::string threads = std::to_string(cpu::cpu_threads());
-      const std::string command = "OMP_NUM_THREADS=" + threads + " LD_LIBRARY_PATH=/usr/lib/x86_64-linux-gnu/openblas-openmp" +
-                                  std::string(ld && *ld ? std::string(":") + ld : "") + " /usr/bin/python3 " +
-                                  shell_quote(script) + " --lists " + shell_quote(dir) + " --t " + ts + " --k " + ks +
-                                  " --reps " + std::to_string(reps) + " --heads " + std::to_string(kHeads) +
-                                  " --head-dim " + std::to_string(kHeadDim) + " --threads " + threads + " 2>&1";
+      // CPU: the peer gets our thread count and Debian's OpenBLAS (OpenMP build) first on the
+      // library path. GPU: the environment as it is (the caller's --attention-python sets it up).
+      const std::string env = gpu ? std::string()
+                                  : "OMP_NUM_THREADS=" + threads + " LD_LIBRARY_PATH=" +
+                                        shell_quote("/usr/lib/x86_64-linux-gnu/openblas-openmp" +
+                                                    std::string(ld && *ld ? std::string(":") + ld : "")) + " ";
+      const std::string command = env + shell_quote(python) + " " + shell_quote(script) + " --lists " + shell_quote(dir) +
+                                  " --t " + ts + " --k " + ks + " --reps " + std::to_string(reps) + " --heads " +
+                                  std::to_string(kHeads) + " --head-dim " + std::to_string(kHeadDim) + " --threads " + threads +
+                                  " --device " + peer_device + " 2>&1";
       std::fprintf(stderr, "bench --attention: running the PyTorch peer: %s\n", command.c_str());
       std::FILE* pipe = ::popen(command.c_str(), "r");
       DSA_CHECK(pipe != nullptr, "bench: cannot start ", command);
@@ -267,20 +457,42 @@ int bench_attention(const ParsedOptions& options) {
   std::printf("%s\n", peer_status.c_str());
   std::printf("%6s %5s %-7s %10s %10s %11s %8s %9s %8s %9s %9s %9s\n", "T", "k", "kind", "fwd_ms", "bwd_ms",
               "pairs", "ns/pair", "gath_GB/s", "of_copy", "torch_fwd", "torch_bwd", "vs_torch");
+  // The GPU's rows are sub-millisecond: more decimals there.
+  const char* ms_format = gpu ? "%10.3f %10.3f" : "%10.2f %10.2f";
   for (const Row& row : rows) {
     const double total_ms = row.fwd_ms + row.bwd_ms;
     const double ns_pair = total_ms * 1e6 / (row.pairs * kHeads);
     const double gathered = row.pairs * kHeads * kHeadDim * 4.0 * 2.0 / (row.fwd_ms * 1e-3) / 1e9;
-    char peer[96];
+    char peer[96], times[64];
     if (row.peer_fwd_ms >= 0)
-      std::snprintf(peer, sizeof peer, "%9.1f %9.1f %9.2f", row.peer_fwd_ms, row.peer_bwd_ms,
+      std::snprintf(peer, sizeof peer, gpu ? "%9.3f %9.3f %9.2f" : "%9.1f %9.1f %9.2f", row.peer_fwd_ms, row.peer_bwd_ms,
                     (row.peer_fwd_ms + row.peer_bwd_ms) / total_ms);
     else
       std::snprintf(peer, sizeof peer, "%9s %9s %9s", "-", "-", "-");
-    std::printf("%6ld %5s %-7s %10.2f %10.2f %11.0f %8.3f %9.2f %8.3f %s%s%s\n", long(row.seq),
-                row.k ? std::to_string(row.k).c_str() : "-", row.kind.c_str(), row.fwd_ms, row.bwd_ms, row.pairs,
-                ns_pair, gathered, gathered / copy, peer, row.peer_note == "-" ? "" : "  ", 
+    std::snprintf(times, sizeof times, ms_format, row.fwd_ms, row.bwd_ms);
+    std::printf("%6ld %5s %-7s %s %11.0f %8.3f %9.2f %8.3f %s%s%s\n", long(row.seq),
+                row.k ? std::to_string(row.k).c_str() : "-", row.kind.c_str(), times, row.pairs,
+                ns_pair, gathered, gathered / copy, peer, row.peer_note == "-" ? "" : "  ",
                 row.peer_note == "-" ? "" : row.peer_note.c_str());
+  }
+
+  // The separate table: selection and indexer (KERNELS §2 counts).
+  std::printf("selection and indexer, timed separately (%s): indexer_fwd = lightning indexer scores HI=%ld dI=%ld with weights,\n"
+              "  all causal pairs (tflops = 2*T(T+1)/2*HI*dI / time; GB/s = the T*T*4 B of scores written);\n"
+              "  topk = top-k selection over a random [1,T,T] score buffer (GB/s = T*T*4 B read / time, KERNELS §2)\n",
+              gpu ? "median" : "best", long(kIndexerHeads), long(kIndexerDim));
+  std::printf("%6s %5s %-11s %10s %8s %9s %8s\n", "T", "k", "op", "ms", "tflops", "GB/s", "of_copy");
+  for (const SelectRow& row : select_rows) {
+    const double seconds = row.ms * 1e-3, square = double(row.seq) * double(row.seq);
+    const double gbs = square * 4.0 / seconds / 1e9;
+    char tflops[32];
+    if (row.k == 0)
+      std::snprintf(tflops, sizeof tflops, "%8.3f",
+                    2.0 * double(row.seq) * double(row.seq + 1) / 2 * kIndexerHeads * kIndexerDim / seconds / 1e12);
+    else
+      std::snprintf(tflops, sizeof tflops, "%8s", "-");
+    std::printf("%6ld %5s %-11s %10.3f %s %9.2f %8.3f\n", long(row.seq), row.k ? std::to_string(row.k).c_str() : "-",
+                row.op.c_str(), row.ms, tflops, gbs, gbs / copy);
   }
 
   // Final line: time per attended pair of the random lists at k = 256 (or the first k given),

@@ -43,8 +43,10 @@ static const CommandSpec kBench{
      {"attention", "", "", "time dense vs sparse attention kernels alone (forward + backward) instead; no config needed"},
      {"attention-t", "LIST", "1024,2048,4096,8192", "--attention: sequence lengths T"},
      {"attention-k", "LIST", "64,256,512", "--attention: index list widths k"},
-     {"attention-reps", "N", "1", "--attention: timed reps per row (best taken) after 1 warm-up"},
-     {"attention-peer", "auto|on|off", "auto", "--attention: PyTorch peer (tools/attention_ref.py); auto = when /usr/bin/python3 has torch"}}};
+     {"attention-reps", "N", "1", "--attention: timed reps per row after 1 warm-up (CPU: the best; GPU: the median, 5 unless given)"},
+     {"attention-peer", "auto|on|off", "auto", "--attention: PyTorch peer (tools/attention_ref.py); auto = when the --attention-python has torch"},
+     {"attention-python", "PATH", "/usr/bin/python3", "--attention: the Python that runs the PyTorch peer"},
+     {"device", "auto|cpu|cuda", "auto", "--attention: which twin runs the table; auto = the GPU when the build has the CUDA twin and a GPU is present"}}};
 
 int bench_attention(const ParsedOptions& options);  // bench_attention.cpp
 
