@@ -668,7 +668,7 @@ done
   printf '%-34s %-12s %s\n' "check" "result" "key numbers"
   for letter in a b c d e f g h; do
     for i in "${!ROW_NAME[@]}"; do
-      [[ "${ROW_NAME[$i]}" == "($letter)"* ]] || continue
+      [[ "${ROW_NAME[$i]}" == "($letter)"* || "${ROW_NAME[$i]}" == "($letter"[0-9]")"* ]] || continue
       printf '%-34s %-12s %s\n' "${ROW_NAME[$i]}" "${ROW_RESULT[$i]}" "${ROW_NOTE[$i]}"
     done
   done
