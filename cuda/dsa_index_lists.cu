@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include <cub/device/device_radix_sort.cuh>
+
 #include "dsa_util.cuh"
 
 namespace dsa::cuda::dsa_detail {
@@ -85,40 +87,19 @@ __global__ void __launch_bounds__(kThreads)
   if (threadIdx.x == 0) row[seq] = carry;
 }
 
-// Position of key s in a sorted list row (-1 padding at the end), or -1.
-__device__ int find_key(const int32_t* row, int64_t width, int32_t s) {
-  int64_t lo = 0, hi = width;  // first entry that is padding or >= s
-  while (lo < hi) {
-    const int64_t mid = (lo + hi) / 2;
-    const int32_t v = row[mid];
-    if (v >= 0 && v < s) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo < width && row[lo] == s ? int(lo) : -1;
-}
-
-// Stable fill: one thread per key (b, s) walks the rows t = s, s + 1, ... in order and appends
-// the slot t * width + j where row t holds s, until its count is placed: slots come out in
-// increasing t without any ordering between threads. Costs up to (T - s) binary searches per key
-// (quadratic in T in the worst case; see docs/kernels.md). grid ceil(B*T / kThreads).
-//   lists [B, T, width];  offsets [B, T + 1];  slots [B, T * width]
+// Sort inputs: one thread per list entry e of batch b = e / (T * width): key b * (T + 1) + s
+// (padding: b * (T + 1) + T, after every key of the batch), value e % (T * width).
+// grid ceil(B*T*width / kThreads).
+//   lists [B, T, width];  keys, values [B * T * width]
 __global__ void __launch_bounds__(kThreads)
-    fill_slots_kernel(int32_t* slots, const int32_t* __restrict__ offsets,
-                      const int32_t* __restrict__ lists, int64_t batch, int64_t seq,
-                      int64_t width) {
-  const int64_t key_row = int64_t(blockIdx.x) * kThreads + threadIdx.x;
-  if (key_row >= batch * seq) return;
-  const int64_t b = key_row / seq;
-  const int32_t s = int32_t(key_row % seq);
-  const int32_t* offsets_b = offsets + b * (seq + 1);
-  int32_t position = offsets_b[s];
-  const int32_t end = offsets_b[s + 1];
-  const int32_t* lists_b = lists + b * seq * width;
-  int32_t* slots_b = slots + b * seq * width;
-  for (int64_t t = s; t < seq && position < end; ++t) {
-    const int j = find_key(lists_b + t * width, width, s);
-    if (j >= 0) slots_b[position++] = int32_t(t * width + j);
-  }
+    sort_inputs_kernel(uint32_t* keys, int32_t* values, const int32_t* __restrict__ lists,
+                       int64_t entries, int64_t seq, int64_t width) {
+  const int64_t e = int64_t(blockIdx.x) * kThreads + threadIdx.x;
+  if (e >= entries) return;
+  const int64_t per_batch = seq * width, b = e / per_batch;
+  const int32_t s = lists[e];
+  keys[e] = uint32_t(b * (seq + 1) + (s >= 0 ? s : seq));
+  values[e] = int32_t(e % per_batch);
 }
 
 // ---- host helpers ------------------------------------------------------------------------------
@@ -185,16 +166,57 @@ void check_index_lists(const Context& ctx, const ops::IndexLists& lists, int64_t
        why_bad(host_row, j, t), " (lists hold keys 0 <= s <= t in increasing order, then -1)");
 }
 
-size_t transposed_lists_bytes(int64_t batch, int64_t seq, int64_t width) {
-  return round_up_256(batch * (seq + 1) * sizeof(int32_t)) +
-         round_up_256(batch * seq * width * sizeof(int32_t));
+namespace {
+
+// Bits of the sort key b * (T + 1) + s: the radix sort looks at no more.
+int sort_key_bits(int64_t batch, int64_t seq) {
+  int bits = 1;
+  while ((int64_t(1) << bits) < batch * (seq + 1)) ++bits;
+  return bits;
 }
 
-TransposedLists transposed_lists_at(void* region, int64_t batch, int64_t seq) {
-  char* base = static_cast<char*>(region);
-  auto* offsets = reinterpret_cast<int32_t*>(base);
-  auto* slots = reinterpret_cast<int32_t*>(base + round_up_256(batch * (seq + 1) * sizeof(int32_t)));
-  return {offsets, slots};
+// CUB's temporary storage for sorting `entries` pairs (a host query; needs the device).
+size_t sort_temp_bytes(int64_t batch, int64_t seq, int64_t entries) {
+  size_t bytes = 0;
+  const cudaError_t status = cub::DeviceRadixSort::SortPairs(
+      nullptr, bytes, static_cast<const uint32_t*>(nullptr), static_cast<uint32_t*>(nullptr),
+      static_cast<const int32_t*>(nullptr), static_cast<int32_t*>(nullptr), entries, 0,
+      sort_key_bits(batch, seq));
+  DSA_CHECK(status == cudaSuccess, "transposed lists: CUB radix-sort size query failed (",
+            cudaGetErrorString(status), ") for ", entries, " entries");
+  return bytes;
+}
+
+struct ListsRegion {
+  size_t offsets, slots, keys, temp;  // bytes of each part, each rounded up to 256
+  size_t total() const { return offsets + slots + 3 * keys + temp; }  // keys in, out, values in
+};
+
+ListsRegion lists_region(int64_t batch, int64_t seq, int64_t width) {
+  const int64_t entries = batch * seq * width;
+  const size_t entry_bytes = round_up_256(entries * sizeof(int32_t));
+  return {round_up_256(batch * (seq + 1) * sizeof(int32_t)), entry_bytes, entry_bytes,
+          entries == 0 ? 0 : round_up_256(sort_temp_bytes(batch, seq, entries))};
+}
+
+}  // namespace
+
+size_t transposed_lists_bytes(int64_t batch, int64_t seq, int64_t width) {
+  return lists_region(batch, seq, width).total();
+}
+
+TransposedLists transposed_lists_at(void* region, int64_t batch, int64_t seq, int64_t width) {
+  const ListsRegion r = lists_region(batch, seq, width);
+  char* at = static_cast<char*>(region);
+  TransposedLists lists{};
+  lists.offsets = reinterpret_cast<int32_t*>(at);
+  lists.slots = reinterpret_cast<int32_t*>(at += r.offsets);
+  lists.sort_keys_in = reinterpret_cast<uint32_t*>(at += r.slots);
+  lists.sort_keys_out = reinterpret_cast<uint32_t*>(at += r.keys);
+  lists.sort_values_in = reinterpret_cast<int32_t*>(at += r.keys);
+  lists.sort_temp = at += r.keys;
+  lists.sort_temp_bytes = r.temp;
+  return lists;
 }
 
 void build_transposed_lists(const Context& ctx, const TransposedLists& out,
@@ -208,9 +230,16 @@ void build_transposed_lists(const Context& ctx, const TransposedLists& out,
   DSA_LAUNCH_CHECK("count_keys_kernel", "B=", batch, " T=", seq, " width=", lists.width);
   scan_counts_kernel<<<unsigned(batch), kThreads, 0, stream_of(ctx)>>>(out.offsets, seq);
   DSA_LAUNCH_CHECK("scan_counts_kernel", "B=", batch, " T=", seq);
-  fill_slots_kernel<<<grid_of(batch * seq), kThreads, 0, stream_of(ctx)>>>(
-      out.slots, out.offsets, lists.indices, batch, seq, lists.width);
-  DSA_LAUNCH_CHECK("fill_slots_kernel", "B=", batch, " T=", seq, " width=", lists.width);
+  sort_inputs_kernel<<<grid_of(entries), kThreads, 0, stream_of(ctx)>>>(
+      out.sort_keys_in, out.sort_values_in, lists.indices, entries, seq, lists.width);
+  DSA_LAUNCH_CHECK("sort_inputs_kernel", "B=", batch, " T=", seq, " width=", lists.width);
+  size_t temp_bytes = out.sort_temp_bytes;
+  DSA_CUDA_CHECK(cub::DeviceRadixSort::SortPairs(out.sort_temp, temp_bytes, out.sort_keys_in,
+                                                 out.sort_keys_out, out.sort_values_in, out.slots,
+                                                 entries, 0, sort_key_bits(batch, seq),
+                                                 stream_of(ctx)),
+                 "transposed lists: CUB radix sort of ", entries, " entries [B=", batch, ", T=",
+                 seq, ", width=", lists.width, "]");
 }
 
 }  // namespace dsa::cuda::dsa_detail

@@ -295,7 +295,8 @@ void sparse_attention_backward(const Context& ctx, float* dq, float* dk, float* 
   char* base = static_cast<char*>(ctx.workspace);
   float* probs = reinterpret_cast<float*>(base + layout.probs_offset());
   float* dscores = reinterpret_cast<float*>(base + layout.dscores_offset());
-  const TransposedLists by_key = transposed_lists_at(base + layout.lists_offset(), s.batch, s.seq);
+  const TransposedLists by_key = transposed_lists_at(base + layout.lists_offset(), s.batch, s.seq,
+                                                      lists.width);
 
   sparse_dq_kernel<<<blocks_for_warps(s.batch * s.seq * s.heads), kThreads, 0, stream_of(ctx)>>>(
       dq, probs, dscores, dout, out, lse, q, k, v, lists.indices, dims);

@@ -39,14 +39,22 @@ void check_index_lists(const Context& ctx, const ops::IndexLists& lists, int64_t
 
 // For each key s of batch b, the list slots t * width + j that hold it, in increasing t:
 // slots[b][offsets[b][s] .. offsets[b][s + 1]). offsets [B, T + 1] int32 (per-batch positions),
-// slots [B, T * width] int32. Built by a counting sort: an integer histogram, an exclusive scan
-// per batch, and a stable fill in which one thread per key walks the rows t >= s in order.
+// slots [B, T * width] int32. Built by a counting sort — an integer histogram and an exclusive
+// scan per batch give the offsets — and a stable radix sort (CUB) of the entries by (b, key) with
+// the slot index as the value: stable, so the slots of one key stay in increasing t; the -1
+// padding sorts to the end of its batch. O(B T width), deterministic. The sort's buffers
+// (keys in/out, values in, CUB's temporary storage) follow the slots in the same region.
 struct TransposedLists {
   int32_t* offsets;
   int32_t* slots;
+  uint32_t* sort_keys_in;   // [B * T * width]  b * (T + 1) + key (T for padding)
+  uint32_t* sort_keys_out;  // [B * T * width]
+  int32_t* sort_values_in;  // [B * T * width]  the slot index within the batch
+  void* sort_temp;          // CUB's temporary storage
+  size_t sort_temp_bytes;
 };
 size_t transposed_lists_bytes(int64_t batch, int64_t seq, int64_t width);
-TransposedLists transposed_lists_at(void* region, int64_t batch, int64_t seq);
+TransposedLists transposed_lists_at(void* region, int64_t batch, int64_t seq, int64_t width);
 void build_transposed_lists(const Context& ctx, const TransposedLists& out,
                             const ops::IndexLists& lists, int64_t batch, int64_t seq);
 
