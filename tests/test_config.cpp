@@ -458,6 +458,7 @@ TEST(ConfigDescribe, OneAlignedLinePerKey) {
                                          "train.log_every",
                                          "train.threads",
                                          "train.tf32",
+                                         "train.init_from",
                                          "run.name",
                                          "run.dir"};
   std::istringstream text(describe_keys());

@@ -170,3 +170,38 @@ TEST(DsaTrain, WarmedUpIndexerBeatsRandomSelection) {
 
 }  // namespace
 }  // namespace dsa
+
+namespace dsa {
+namespace {
+
+// Parameters (not moments) of one group, by tensor name, from a checkpoint.
+std::vector<float> group_params(const std::string& path, bool indexer) {
+  std::vector<float> values;
+  for (const CheckpointTensor& tensor : load_checkpoint(path).tensors)
+    if (tensor.name.rfind("param/", 0) == 0 &&
+        (tensor.name.find(".indexer.") != std::string::npos) == indexer)
+      values.insert(values.end(), tensor.values.begin(), tensor.values.end());
+  return values;
+}
+
+TEST(DsaTrain, InitFromADenseRunThenWarmUp) {
+  const train::TrainOutcome dense = train::train(staged_config("init_dense", 10, 0, 0), {false, 0, false});
+  config::Config cfg = staged_config("init_dsa", 1, 4, 4);
+  cfg.stages.erase(cfg.stages.begin());  // warmup and sparse only
+  cfg.train.init_from = dense.final_checkpoint;
+  cfg.train.ckpt_every = 4;
+  const train::TrainOutcome out = train::train(cfg, {false, 0, false});
+  EXPECT_EQ(group_params(out.run_dir + "/step_4.ckpt", false), group_params(dense.final_checkpoint, false))
+      << "the warm-up must start from, and keep, the dense run's main weights";
+  EXPECT_NE(group_params(out.final_checkpoint, false), group_params(dense.final_checkpoint, false));
+
+  config::Config other = cfg;  // a checkpoint of another model is refused before anything runs
+  other.model.d_ff += 8;
+  other.run.name = "init_bad";
+  EXPECT_HAS(test::error_of([&] { train::train(other, {false, 0, false}); }),
+             "train.init_from needs a checkpoint of the same model section");
+  EXPECT_FALSE(fs::exists(other.run.dir + "/init_bad"));
+}
+
+}  // namespace
+}  // namespace dsa

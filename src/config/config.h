@@ -91,6 +91,7 @@ struct TrainConfig {
   int64_t log_every = 10;       // terminal progress line every n steps (metrics.jsonl gets every step)
   int64_t threads = 0;          // CPU threads; 0: all cores
   bool tf32 = false;            // TF32 tensor-core math in the CUDA twin's GEMMs
+  std::string init_from;        // checkpoint whose matching weights start the run; empty: none
 
   bool operator==(const TrainConfig&) const = default;
 };

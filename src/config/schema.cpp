@@ -181,6 +181,9 @@ std::vector<KeySpec<Config>> make_config_keys() {
       key("train.threads", &C::train, &T::threads, at_least(0), "CPU threads; 0: all cores"),
       key("train.tf32", &C::train, &T::tf32, any(),
           "TF32 tensor-core math for the CUDA twin's fp32 GEMMs (off: exact fp32)"),
+      key("train.init_from", &C::train, &T::init_from, any(),
+          "checkpoint whose weights start the run (same model section; tensors it lacks, such as "
+          "a dense run's missing indexer, keep their init); empty: random init"),
       key("run.name", &C::run, &R::name, non_empty(), "the run's folder: <run.dir>/<run.name>"),
       key("run.dir", &C::run, &R::dir, non_empty(), "folder that holds the runs"),
   };

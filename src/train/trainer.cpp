@@ -141,6 +141,35 @@ int64_t restore(Session& s, const std::string& path) {
   return ckpt.counter("step");
 }
 
+// train.init_from: the weights of another run's checkpoint (same model section) start this one,
+// tensor by tensor; tensors it lacks keep their init — only indexer tensors may be missing (a dense
+// run's checkpoint starting a warm-up). AdamW moments and the step count start fresh.
+void init_from_checkpoint(Session& s, const std::string& path) {
+  const CheckpointData ckpt = load_checkpoint(path);
+  const config::Config saved = config::parse(ckpt.config_yaml, path + " (embedded config)");
+  DSA_CHECK(saved.model == s.config().model, path, ": train.init_from needs a checkpoint of the "
+            "same model section (the shapes of every main tensor); this one's differs");
+  HostState state = read_state(s);
+  int64_t copied = 0, fresh = 0;
+  for (const model::ParamSpec& spec : s.model().layout().specs) {
+    const std::string name = "param/" + spec.name;
+    if (ckpt.has_tensor(name)) {
+      ckpt.copy_tensor(name, spec.shape, spec.view(state.params.data()).data);
+      ++copied;
+      continue;
+    }
+    DSA_CHECK(spec.group == model::ParamGroup::indexer, path, ": train.init_from: the checkpoint "
+              "has no tensor '", spec.name, "' (only indexer tensors may be missing)");
+    ++fresh;
+  }
+  const int64_t total = s.model().layout().total;
+  s.model().backend().memory.to_device(s.model().context(), s.model().params(),
+                                       state.params.data(), total * sizeof(float));
+  std::printf("init: %ld tensors from %s (step %ld)%s\n", long(copied), path.c_str(),
+              long(ckpt.counter("step")),
+              fresh > 0 ? cat("; ", fresh, " indexer tensors keep their init").c_str() : "");
+}
+
 std::string format_duration(double seconds) {
   const int64_t total = static_cast<int64_t>(seconds + 0.5);
   char text[32];
@@ -271,6 +300,8 @@ TrainOutcome train(const config::Config& cfg, const TrainOptions& options) {
   const std::string resume_from = options.resume ? newest_checkpoint(outcome.run_dir) : "";
   if (options.resume && resume_from.empty())
     std::printf("resume: no checkpoint in %s; starting from step 0\n", outcome.run_dir.c_str());
+  if (resume_from.empty() && !cfg.train.init_from.empty())
+    init_from_checkpoint(session, cfg.train.init_from);
   if (!resume_from.empty()) {
     start_step = restore(session, resume_from);
     std::printf("resume: continuing from %s (step %ld)\n", resume_from.c_str(), long(start_step));
