@@ -251,7 +251,10 @@ void Model<T>::layer_forward(int64_t l, int64_t batch, int64_t seq,
   be.rope_forward(ctx_, q, head_.rope_cos, head_.rope_sin, batch, seq, H, Dh, Dh, qkv_width_);
   be.rope_forward(ctx_, k, head_.rope_cos, head_.rope_sin, batch, seq, Hkv, Dh, Dh, qkv_width_);
   const bool indexed = mode_ != AttentionMode::dense;
-  if (indexed) indexer_scores(l, batch, seq);
+  // The scores feed the selection (sparse mode, metrics) and L_I; a warm-up forward without
+  // either (an evaluation's loss) needs none.
+  if (mode_ == AttentionMode::sparse || (indexed && (options.indexer_grad || options.selection_metrics)))
+    indexer_scores(l, batch, seq);
   if (mode_ == AttentionMode::sparse || (indexed && options.selection_metrics))
     select(l, batch, seq);
   if (mode_ == AttentionMode::sparse)
