@@ -170,6 +170,8 @@ namespace {
 
 // Bits of the sort key b * (T + 1) + s: the radix sort looks at no more.
 int sort_key_bits(int64_t batch, int64_t seq) {
+  DSA_CHECK(batch * (seq + 1) <= int64_t(std::numeric_limits<uint32_t>::max()), "transposed lists: ",
+            "B x (T + 1) = ", batch, " x ", seq + 1, " does not fit the uint32 sort key");
   int bits = 1;
   while ((int64_t(1) << bits) < batch * (seq + 1)) ++bits;
   return bits;
