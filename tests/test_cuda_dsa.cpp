@@ -1,9 +1,10 @@
-// The CUDA twin of the DeepSeek Sparse Attention ops (cuda/dsa_*.cu) against the CPU twin
-// (cpu/dsa_*.cpp), KERNELS §1: fresh random inputs per shape (odd T, T across 64-row tile edges,
-// k = 1, small k, k >= T, HI = 1 and 4, dI 8 ... 128, weights on and off, GQA groups), outputs
-// poisoned with NaN, ||gpu - cpu|| / ||cpu|| <= 1e-5, identical top-k lists from the same scores
-// (with many exact ties: zeros, -0.0, repeated values), bit-identical results across two runs,
-// causality, and the error cases (a NaN score, lists that break the rules). Every test skips,
+// The CUDA twin of the DeepSeek Sparse Attention ops (cuda/dsa_indexer.cu, cuda/dsa_topk.cu,
+// cuda/dsa_sparse_attention.cu with cuda/dsa_index_lists.cu, cuda/dsa_indexer_loss.cu) against the
+// CPU twin (cpu/dsa_*.cpp), KERNELS §1: fresh random inputs per shape (odd T, T across 64-row tile
+// edges, k = 1, small k, k >= T, HI = 1 and 4, dI 8 ... 128, weights on and off, GQA groups),
+// outputs poisoned with NaN, ||gpu - cpu|| / ||cpu|| <= 1e-5, identical top-k lists from the same
+// scores (with many exact ties: zeros, -0.0, repeated values), bit-identical results across two
+// runs, causality, and the error cases (a NaN score, lists that break the rules). Every test skips,
 // saying why, without the CUDA twin or a GPU.
 #include <algorithm>
 #include <cmath>
@@ -21,6 +22,7 @@
 #include "cpu/cpu_ops.h"
 #include "cpu/dsa_ops.h"
 #include "cuda_test_util.h"
+#include "index_lists_util.h"
 #include "test_util.h"
 #ifdef DSA_WITH_CUDA
 #include "cuda_ops.h"
@@ -61,7 +63,7 @@ using test::DeviceArray;
 using test::random_vector;
 using test::relative_error;
 using Floats = std::vector<float>;
-using Lists = std::vector<int32_t>;
+using test::Lists;
 
 constexpr double kTolerance = 1e-5;  // fp32 vs fp32 (KERNELS §1)
 // Below this RMS a reference is zero in exact arithmetic and rounding noise in both twins (dq,
@@ -144,31 +146,11 @@ Floats causal_part(const Floats& square, int64_t batch, int64_t seq) {
 
 // ---- index lists -------------------------------------------------------------------------------
 
-// Row t: a random subset of {0..t} of random size in [1, min(width, t + 1)], ascending, then -1;
-// with empty_rows, every seventh row holds no key.
+// Random lists: random row lengths; with empty_rows every seventh row holds no key.
 Lists random_lists(int64_t batch, int64_t seq, int64_t width, uint64_t seed, bool empty_rows) {
-  Lists lists(batch * seq * width, -1);
-  std::vector<int32_t> pool;
-  for (int64_t row = 0; row < batch * seq; ++row) {
-    if (empty_rows && row % 7 == 3) continue;
-    const int64_t t = row % seq, cap = std::min(width, t + 1);
-    const int64_t n = 1 + int64_t(philox_below(seed, 1, row, cap));
-    pool.resize(t + 1);
-    std::iota(pool.begin(), pool.end(), 0);
-    for (int64_t j = 0; j < n; ++j)  // partial Fisher-Yates
-      std::swap(pool[j], pool[j + philox_below(seed, 2, row * seq + j, t + 1 - j)]);
-    std::sort(pool.begin(), pool.begin() + n);
-    std::copy_n(pool.begin(), n, lists.begin() + row * width);
-  }
-  return lists;
+  return test::random_lists(batch, seq, width, seed, test::ListFill::random_count, empty_rows);
 }
-
-Lists all_causal_lists(int64_t batch, int64_t seq, int64_t width) {
-  Lists lists(batch * seq * width, -1);
-  for (int64_t row = 0; row < batch * seq; ++row)
-    std::iota(lists.begin() + row * width, lists.begin() + row * width + row % seq + 1, 0);
-  return lists;
-}
+using test::all_causal_lists;
 
 // ---- indexer -----------------------------------------------------------------------------------
 

@@ -13,6 +13,7 @@
 #include "core/philox.h"
 #include "cpu/cpu_ops.h"
 #include "cpu/dsa_ops.h"
+#include "index_lists_util.h"
 #include "test_util.h"
 
 namespace dsa {
@@ -22,7 +23,7 @@ using test::CpuContext;
 using test::dot;
 using test::random_vector;
 using Vec = std::vector<double>;
-using Lists = std::vector<int32_t>;
+using test::Lists;
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 constexpr double kInf = std::numeric_limits<double>::infinity();
@@ -35,31 +36,8 @@ bool same_bits(const V& a, const V& b) {
 
 // ---- index lists -------------------------------------------------------------------------
 
-// Row t holds a random subset of {0..t} of random size in [1, min(width, t + 1)] (so some rows
-// have fewer keys than they could), ascending, then -1.  [B, T, width]
-Lists random_lists(int64_t batch, int64_t seq, int64_t width, uint64_t seed) {
-  Lists lists(batch * seq * width, -1);
-  std::vector<int32_t> pool;
-  for (int64_t row = 0; row < batch * seq; ++row) {
-    const int64_t t = row % seq, cap = std::min(width, t + 1);
-    const int64_t n = 1 + int64_t(philox_below(seed, 1, row, cap));
-    pool.resize(t + 1);
-    std::iota(pool.begin(), pool.end(), 0);
-    for (int64_t j = 0; j < n; ++j)  // partial Fisher-Yates
-      std::swap(pool[j], pool[j + philox_below(seed, 2, row * seq + j, t + 1 - j)]);
-    std::sort(pool.begin(), pool.begin() + n);
-    std::copy_n(pool.begin(), n, lists.begin() + row * width);
-  }
-  return lists;
-}
-
-// Every row t = {0..t}, then -1.  [B, T, width >= T]
-Lists all_causal_lists(int64_t batch, int64_t seq, int64_t width) {
-  Lists lists(batch * seq * width, -1);
-  for (int64_t row = 0; row < batch * seq; ++row)
-    std::iota(lists.begin() + row * width, lists.begin() + row * width + row % seq + 1, 0);
-  return lists;
-}
+using test::all_causal_lists;
+using test::random_lists;
 
 // ---- indexer -----------------------------------------------------------------------------
 

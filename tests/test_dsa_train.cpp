@@ -19,6 +19,7 @@
 #include "train/model_io.h"
 #include "train/trainer.h"
 #include "cpu/cpu_ops.h"
+#include "index_lists_util.h"
 #include "test_util.h"
 #include "tiny_data.h"
 
@@ -116,23 +117,6 @@ TEST(DsaTrain, ResumeAcrossStagesIsBitExact) {
             test::checkpoint_values(straight.final_checkpoint));
 }
 
-// Random causal index lists: row t keeps min(k, t + 1) distinct keys s <= t, ascending.
-std::vector<int32_t> random_lists(int64_t batch, int64_t seq, int64_t k, uint64_t seed) {
-  std::vector<int32_t> lists(batch * seq * k, -1);
-  std::vector<int32_t> keys;
-  for (int64_t row = 0; row < batch * seq; ++row) {
-    const int64_t t = row % seq;
-    keys.resize(t + 1);
-    std::iota(keys.begin(), keys.end(), 0);
-    const int64_t n = std::min(k, t + 1);
-    for (int64_t j = 0; j < n; ++j)  // partial Fisher-Yates
-      std::swap(keys[j], keys[j + philox_below(seed, row, j, t + 1 - j)]);
-    std::sort(keys.begin(), keys.begin() + n);
-    std::copy_n(keys.begin(), n, lists.begin() + row * k);
-  }
-  return lists;
-}
-
 TEST(DsaTrain, WarmedUpIndexerBeatsRandomSelection) {
   const config::Config cfg = staged_config("dsa_learning", 250, 100, 0);
   const train::TrainOutcome out = train::train(cfg, {false, 0, false});
@@ -156,7 +140,8 @@ TEST(DsaTrain, WarmedUpIndexerBeatsRandomSelection) {
       val.eval_window(first + i, seq, inputs.data() + i * seq, targets.data() + i * seq);
     probe.forced_lists.clear();
     for (int64_t l = 0; l < cfg.model.n_layers; ++l)
-      probe.forced_lists.push_back(random_lists(batch, seq, k, 1000 * first + l));
+      probe.forced_lists.push_back(
+          test::random_lists(batch, seq, k, 1000 * first + l, test::ListFill::full));
     net.forward(inputs.data(), targets.data(), batch, seq, options);
     random_mass += net.dsa_stats().mass_recall_sum;
     rows += net.dsa_stats().metric_rows;
