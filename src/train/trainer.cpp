@@ -198,6 +198,23 @@ void log_eval(MetricsLog& log, int64_t step, const char* stage, const EvalResult
   log.write(line);
 }
 
+// One line when a stage begins (or a run resumes inside one): what trains and how it attends.
+void print_stage(const config::Config& cfg, size_t index, const StepPlan& plan) {
+  const config::StageConfig& stage = cfg.stages[index];
+  const char* what = "dense attention; the main model trains on the LM loss";
+  if (plan.mode == model::AttentionMode::warmup)
+    what = "dense attention; main model frozen; the indexer trains on L_I over s <= t";
+  if (plan.mode == model::AttentionMode::sparse)
+    what = "sparse attention over the indexer's top-k; main model on the LM loss, indexer on L_I "
+           "over S_t";
+  std::printf("stage %zu/%zu: %s, %ld steps: %s", index + 1, cfg.stages.size(), stage.name.c_str(),
+              long(stage.steps), what);
+  const long k = long(std::min(plan.k, cfg.model.seq_len));
+  if (plan.mode == model::AttentionMode::warmup) std::printf(" (evaluations measure top-%ld)", k);
+  if (plan.mode == model::AttentionMode::sparse) std::printf(" (k = %ld)", k);
+  std::printf("\n");
+}
+
 void print_eval(int64_t step, const EvalResult& e) {
   std::printf("eval  %5ld | val_loss %.4f | val_bpb %.4f | val_acc %.4f", long(step), e.loss, e.bpb,
               e.acc);
@@ -316,8 +333,10 @@ TrainOutcome train(const config::Config& cfg, const TrainOptions& options) {
   int64_t trained_tokens = 0;
   const int64_t stop = options.stop_after > 0 ? std::min(total, options.stop_after) : total;
   for (int64_t step = start_step; step < stop; ++step) {
-    const config::StageConfig& stage = cfg.stages[stage_at(cfg, step).index];
+    const StagePosition position = stage_at(cfg, step);
+    const config::StageConfig& stage = cfg.stages[position.index];
     const StepPlan plan = step_plan(cfg, step);
+    if (position.step_in_stage == 0 || step == start_step) print_stage(cfg, position.index, plan);
     // The learning rates applied: 0 for a frozen group (warm-up: main; dense: the indexer).
     auto applied = [&](int g) { return plan.groups[g].frozen ? 0.0 : plan.groups[g].lr; };
     const double lr = applied(0), indexer_lr = applied(1);
