@@ -892,6 +892,17 @@ def build_dsa_fixture(cfg):
     return tensors, metadata, summary
 
 
+def write_fixture(out_dir, name, tensors, metadata):
+    """Writes <out_dir>/<name>.safetensors and checks that it reads back unchanged."""
+    path = os.path.join(out_dir, name + ".safetensors")
+    write_safetensors(path, tensors, metadata)
+    back, meta = read_safetensors(path)
+    check(meta == metadata and set(back) == {n for n, _ in tensors} and
+          all(np.array_equal(back[n], a) for n, a in tensors), f"{path}: read-back differs")
+    print(f"  wrote {os.path.relpath(path, REPO_DIR)} ({os.path.getsize(path)} bytes, "
+          f"{len(tensors)} tensors)")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", default=os.path.join(REPO_DIR, "tests", "golden"),
@@ -909,13 +920,7 @@ def main():
               f"finite differences rel {fd_rel:.1e})")
         if args.check:
             continue
-        path = os.path.join(args.out, cfg["name"] + ".safetensors")
-        write_safetensors(path, tensors, metadata)
-        back, meta = read_safetensors(path)
-        check(meta == metadata and set(back) == {n for n, _ in tensors} and
-              all(np.array_equal(back[n], a) for n, a in tensors), f"{path}: read-back differs")
-        print(f"  wrote {os.path.relpath(path, REPO_DIR)} ({os.path.getsize(path)} bytes, "
-              f"{len(tensors)} tensors)")
+        write_fixture(args.out, cfg["name"], tensors, metadata)
     for cfg in DSA_FIXTURES:
         tensors, metadata, s = build_dsa_fixture(cfg)
         print(f"{cfg['name']}: warm-up loss={s['warm_loss']:.12f} sparse loss={s['sparse_loss']:.12f}"
@@ -927,13 +932,7 @@ def main():
               f"{s['fd_rel']:.1e})")
         if args.check:
             continue
-        path = os.path.join(args.out, cfg["name"] + ".safetensors")
-        write_safetensors(path, tensors, metadata)
-        back, meta = read_safetensors(path)
-        check(meta == metadata and set(back) == {n for n, _ in tensors} and
-              all(np.array_equal(back[n], a) for n, a in tensors), f"{path}: read-back differs")
-        print(f"  wrote {os.path.relpath(path, REPO_DIR)} ({os.path.getsize(path)} bytes, "
-              f"{len(tensors)} tensors)")
+        write_fixture(args.out, cfg["name"], tensors, metadata)
 
 
 if __name__ == "__main__":
