@@ -1,0 +1,290 @@
+// Device memory of the emulated GPU (memory.h): one mapping per allocation with guard pages.
+#include "memory.h"
+
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+#include <map>
+#include <sstream>
+
+#include "config.h"
+
+namespace dsa::emu::memory {
+
+namespace {
+
+// Live allocations by data address. std::map: find() is an upper_bound; the fault handler reads
+// it without allocating.
+std::map<uintptr_t, Allocation>& registry() {
+  static std::map<uintptr_t, Allocation> allocations;
+  return allocations;
+}
+uint64_t g_next_serial = 1;
+size_t g_live_bytes = 0;
+
+// Guard pages the fault handler opened during the current launch. Fixed storage: the handler may
+// not allocate. A launch that runs through more of them than this has long been reported.
+constexpr int kMaxOpenGuards = 64;
+void* g_open_guards[kMaxOpenGuards];
+int g_open_guard_count = 0;
+
+size_t round_up(size_t bytes, size_t to) { return (bytes + to - 1) / to * to; }
+
+void fill_poison(std::byte* data, size_t bytes) {
+  const uint32_t word = config::kPoisonWord;
+  size_t i = 0;
+  for (; i + sizeof(word) <= bytes; i += sizeof(word)) std::memcpy(data + i, &word, sizeof(word));
+  std::memcpy(data + i, &word, bytes - i);
+}
+
+}  // namespace
+
+size_t page_bytes() {
+  static const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+  return page;
+}
+
+size_t Allocation::tail_bytes() const {
+  return static_cast<size_t>(back_guard() - tail());
+}
+
+std::byte* Allocation::back_guard() const { return mapping + mapping_bytes - page_bytes(); }
+
+void* allocate(size_t bytes) {
+  const size_t page = page_bytes();
+  const size_t body = round_up(bytes + config::kMinTailBytes, page);
+  const size_t mapping_bytes = page + body + page;
+  void* mapped = mmap(nullptr, mapping_bytes, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (mapped == MAP_FAILED) return nullptr;
+  auto* mapping = static_cast<std::byte*>(mapped);
+  if (mprotect(mapping + page, body, PROT_READ | PROT_WRITE) != 0) {
+    munmap(mapped, mapping_bytes);
+    return nullptr;
+  }
+  Allocation allocation;
+  allocation.data = mapping + page;
+  allocation.bytes = bytes;
+  allocation.mapping = mapping;
+  allocation.mapping_bytes = mapping_bytes;
+  allocation.serial = g_next_serial++;
+  fill_poison(allocation.data, bytes);
+  std::memset(allocation.tail(), config::kGuardByte, allocation.tail_bytes());
+  registry().emplace(reinterpret_cast<uintptr_t>(allocation.data), allocation);
+  g_live_bytes += bytes;
+  return allocation.data;
+}
+
+bool release(void* data) {
+  auto& allocations = registry();
+  const auto it = allocations.find(reinterpret_cast<uintptr_t>(data));
+  if (it == allocations.end()) return false;
+  g_live_bytes -= it->second.bytes;
+  munmap(it->second.mapping, it->second.mapping_bytes);
+  allocations.erase(it);
+  return true;
+}
+
+const Allocation* find(const void* pointer) {
+  const auto& allocations = registry();
+  const auto address = reinterpret_cast<uintptr_t>(pointer);
+  auto it = allocations.upper_bound(address);
+  if (it == allocations.begin()) return nullptr;
+  --it;
+  return address <= it->first + it->second.bytes ? &it->second : nullptr;
+}
+
+const Allocation* find_range(const void* pointer, size_t bytes) {
+  const Allocation* allocation = find(pointer);
+  if (allocation == nullptr) return nullptr;
+  const auto offset = static_cast<size_t>(static_cast<const std::byte*>(pointer) - allocation->data);
+  return offset + bytes <= allocation->bytes ? allocation : nullptr;
+}
+
+const Allocation* find_guard(const void* address) {
+  const auto* byte = static_cast<const std::byte*>(address);
+  const size_t page = page_bytes();
+  for (const auto& [start, allocation] : registry()) {
+    if (byte >= allocation.front_guard() && byte < allocation.front_guard() + page) return &allocation;
+    if (byte >= allocation.back_guard() && byte < allocation.back_guard() + page) return &allocation;
+  }
+  return nullptr;
+}
+
+std::vector<const Allocation*> live_allocations() {
+  std::vector<const Allocation*> all;
+  all.reserve(registry().size());
+  for (const auto& [start, allocation] : registry()) all.push_back(&allocation);
+  return all;
+}
+
+size_t live_count() { return registry().size(); }
+size_t live_bytes() { return g_live_bytes; }
+
+std::string tail_damage(const Allocation& allocation) {
+  const std::byte* tail = allocation.tail();
+  const size_t n = allocation.tail_bytes();
+  size_t first = n, last = 0;
+  for (size_t i = 0; i < n; ++i) {
+    if (tail[i] != std::byte{config::kGuardByte}) {
+      first = std::min(first, i);
+      last = i;
+    }
+  }
+  if (first == n) return {};
+  std::ostringstream os;
+  os << "bytes " << first << ".." << last << " after the end of allocation #" << allocation.serial << " ("
+     << allocation.bytes << " bytes) were written";
+  return os.str();
+}
+
+void repair_tail(const Allocation& allocation) {
+  std::memset(allocation.tail(), config::kGuardByte, allocation.tail_bytes());
+}
+
+bool open_guard(void* page_address) {
+  if (g_open_guard_count == kMaxOpenGuards) return false;
+  if (mprotect(page_address, page_bytes(), PROT_READ | PROT_WRITE) != 0) return false;
+  g_open_guards[g_open_guard_count++] = page_address;
+  return true;
+}
+
+void close_guards() {
+  for (int i = 0; i < g_open_guard_count; ++i) {
+    std::memset(g_open_guards[i], config::kGuardByte, page_bytes());
+    mprotect(g_open_guards[i], page_bytes(), PROT_NONE);
+  }
+  g_open_guard_count = 0;
+}
+
+// ---- write tracking ---------------------------------------------------------------------------------
+
+namespace {
+
+// A tracked allocation's pages [start, end) and where their pages begin in the page numbering.
+struct TrackedRange {
+  std::byte* start;
+  std::byte* end;
+  size_t first_page;
+  const Allocation* allocation;
+};
+
+enum PageFlag : uint8_t { kWrittenFirst = 1, kWrittenSecond = 2 };
+
+// Built before a run (allocation allowed), read by the fault handler (none allowed).
+struct Tracking {
+  bool active = false;
+  bool second_run = false;
+  std::vector<TrackedRange> ranges;
+  size_t pages = 0;
+  std::byte* originals = nullptr;  // [pages][page]: a page's content before the launch
+  std::byte* first_run = nullptr;  // [pages][page]: what the first run left in it
+  std::vector<uint8_t> flags;      // [pages]
+  std::vector<uint32_t> written;   // page numbers in order of first write; capacity `pages`
+};
+Tracking g_tracking;
+
+std::byte* map_reserve(size_t bytes) {
+  void* mapped = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  return mapped == MAP_FAILED ? nullptr : static_cast<std::byte*>(mapped);
+}
+
+std::byte* page_address(size_t page) {
+  for (const TrackedRange& r : g_tracking.ranges)
+    if (page < r.first_page + size_t(r.end - r.start) / page_bytes())
+      return r.start + (page - r.first_page) * page_bytes();
+  return nullptr;
+}
+
+}  // namespace
+
+void begin_tracking(const std::vector<const Allocation*>& allocations) {
+  Tracking& t = g_tracking;
+  t = Tracking{};
+  for (const Allocation* a : allocations) {
+    const size_t pages = size_t(a->back_guard() - a->data) / page_bytes();
+    t.ranges.push_back({a->data, a->back_guard(), t.pages, a});
+    t.pages += pages;
+  }
+  if (t.pages == 0) return;
+  t.originals = map_reserve(t.pages * page_bytes());
+  t.first_run = map_reserve(t.pages * page_bytes());
+  t.flags.assign(t.pages, 0);
+  t.written.reserve(t.pages);
+  for (const TrackedRange& r : t.ranges) mprotect(r.start, size_t(r.end - r.start), PROT_READ);
+  t.active = true;
+}
+
+bool handle_write_fault(void* address) {
+  Tracking& t = g_tracking;
+  if (!t.active) return false;
+  auto* byte = static_cast<std::byte*>(address);
+  for (const TrackedRange& r : t.ranges) {
+    if (byte < r.start || byte >= r.end) continue;
+    const size_t in_range = size_t(byte - r.start) / page_bytes();
+    const size_t page = r.first_page + in_range;
+    std::byte* start = r.start + in_range * page_bytes();
+    if (!(t.flags[page] & (kWrittenFirst | kWrittenSecond))) {
+      std::memcpy(t.originals + page * page_bytes(), start, page_bytes());
+      t.written.push_back(uint32_t(page));
+    }
+    t.flags[page] |= t.second_run ? kWrittenSecond : kWrittenFirst;
+    return mprotect(start, page_bytes(), PROT_READ | PROT_WRITE) == 0;
+  }
+  return false;
+}
+
+void rewind_tracked_writes() {
+  Tracking& t = g_tracking;
+  if (!t.active) return;
+  for (const uint32_t page : t.written) {
+    std::byte* start = page_address(page);
+    std::memcpy(t.first_run + size_t(page) * page_bytes(), start, page_bytes());
+    std::memcpy(start, t.originals + size_t(page) * page_bytes(), page_bytes());
+    mprotect(start, page_bytes(), PROT_READ);
+  }
+  t.second_run = true;
+}
+
+std::optional<WriteDifference> compare_tracked_writes() {
+  Tracking& t = g_tracking;
+  if (!t.active) return std::nullopt;
+  std::vector<uint32_t> pages(t.written);
+  std::sort(pages.begin(), pages.end());  // lowest address first: ranges are numbered in order
+  std::optional<WriteDifference> first;
+  size_t differing = 0;
+  for (const uint32_t page : pages) {
+    const std::byte* now = page_address(page);
+    const std::byte* before = (t.flags[page] & kWrittenFirst ? t.first_run : t.originals) + size_t(page) * page_bytes();
+    if (std::memcmp(now, before, page_bytes()) == 0) continue;
+    for (size_t w = 0; w < page_bytes(); w += sizeof(uint32_t)) {
+      if (std::memcmp(now + w, before + w, sizeof(uint32_t)) == 0) continue;
+      ++differing;
+      if (first) continue;
+      const TrackedRange* range = nullptr;
+      for (const TrackedRange& r : t.ranges)
+        if (now >= r.start && now < r.end) range = &r;
+      WriteDifference d;
+      d.allocation = range->allocation;
+      d.offset = size_t(now + w - range->start);
+      std::memcpy(&d.first_word, before + w, sizeof(uint32_t));
+      std::memcpy(&d.second_word, now + w, sizeof(uint32_t));
+      first = d;
+    }
+  }
+  if (first) first->differing_words = differing;
+  return first;
+}
+
+void end_tracking() {
+  Tracking& t = g_tracking;
+  if (!t.active) return;
+  t.active = false;
+  for (const TrackedRange& r : t.ranges) mprotect(r.start, size_t(r.end - r.start), PROT_READ | PROT_WRITE);
+  munmap(t.originals, t.pages * page_bytes());
+  munmap(t.first_run, t.pages * page_bytes());
+  t = Tracking{};
+}
+
+}  // namespace dsa::emu::memory

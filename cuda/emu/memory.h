@@ -1,0 +1,86 @@
+// Device memory of the emulated GPU: every cudaMalloc is its own mapping
+//
+//   [guard page][data: bytes][tail: >= kMinTailBytes of kGuardByte, to the page end][guard page]
+//
+// so the data is page-aligned (more than cudaMalloc's 256 bytes), starts poisoned (kPoisonWord),
+// and an access just outside it either changes the tail (found when the launch ends) or touches a
+// guard page (caught by the fault handler of engine.cpp, which names the kernel). The registry
+// answers "which live allocation holds this pointer", which the launch checks, the copies and the
+// schedule check's write tracking rely on. Single-threaded, like the emulator (engine.cpp holds a lock).
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace dsa::emu::memory {
+
+struct Allocation {
+  std::byte* data = nullptr;   // what cudaMalloc returned
+  size_t bytes = 0;            // what it asked for
+  std::byte* mapping = nullptr;
+  size_t mapping_bytes = 0;
+  uint64_t serial = 0;         // 1, 2, ... in allocation order: names the allocation in reports
+  std::byte* tail() const { return data + bytes; }
+  size_t tail_bytes() const;   // the pattern bytes between the data and the trailing guard page
+  std::byte* front_guard() const { return mapping; }
+  std::byte* back_guard() const;
+};
+
+// A new allocation of `bytes` (> 0), poisoned; nullptr when the host cannot map it.
+void* allocate(size_t bytes);
+// Unmaps the allocation that starts at `data`; false when `data` is not the start of a live one.
+bool release(void* data);
+
+// The live allocation whose data holds `pointer` (one past the end counts: an empty view at the
+// end is a valid argument), or nullptr.
+const Allocation* find(const void* pointer);
+// The live allocation holding all of [pointer, pointer + bytes), or nullptr.
+const Allocation* find_range(const void* pointer, size_t bytes);
+// The allocation one of whose guard pages holds `address`, or nullptr (async-signal-safe: reads
+// the registry only).
+const Allocation* find_guard(const void* address);
+// Every live allocation (the bounds check looks at all of their tails).
+std::vector<const Allocation*> live_allocations();
+// Live allocations and their total bytes (for reports and the peak statistics).
+size_t live_count();
+size_t live_bytes();
+
+// Bytes of the tail that no longer hold kGuardByte: empty when intact, else a description
+// ("bytes 3..8 after the end") of the first run of changed bytes.
+std::string tail_damage(const Allocation& allocation);
+// Restores the tail pattern (after a reported overrun, so the next launch starts clean).
+void repair_tail(const Allocation& allocation);
+
+// A guard page opened by the fault handler so that the faulting access could complete; closed
+// (pattern refilled, PROT_NONE again) by close_guards() when the launch ends.
+bool open_guard(void* page_address);
+void close_guards();
+
+// ---- write tracking, for the schedule check (engine.cpp) -------------------------------------------
+// While tracking, the pages of the given allocations (data and tail) are read-only. The first write
+// to a page faults; the fault handler calls handle_write_fault, which saves the page's content
+// and makes it writable. A launch that writes a few pages of a large arena costs those pages.
+void begin_tracking(const std::vector<const Allocation*>& allocations);
+// From the fault handler (async-signal-safe: no allocation): true when `address` is in a tracked
+// read-only page, which is now saved and writable; false when it is not tracked.
+bool handle_write_fault(void* address);
+// Between the two runs: keeps what the first run wrote, puts the original contents back, and makes
+// those pages read-only again.
+void rewind_tracked_writes();
+// After the second run: where the two runs left different bytes (the lowest address first).
+struct WriteDifference {
+  const Allocation* allocation = nullptr;
+  size_t offset = 0;           // bytes from the allocation's data start, 4-aligned
+  uint32_t first_word = 0;     // the 4 bytes there after the first run
+  uint32_t second_word = 0;    // and after the second
+  size_t differing_words = 0;  // over every written page
+};
+std::optional<WriteDifference> compare_tracked_writes();
+// Ends tracking: every page writable again, the saved copies released.
+void end_tracking();
+
+size_t page_bytes();
+
+}  // namespace dsa::emu::memory
