@@ -11,7 +11,7 @@
 #include "cuda_ops.h"
 #include "kernel_util.cuh"
 
-namespace dsa::cuda {
+namespace dsa::DSA_CUDA_TWIN {
 namespace {
 
 constexpr int kAdamWThreads = 256;
@@ -76,7 +76,7 @@ __global__ void __launch_bounds__(kAdamWThreads)
 template <int kVec>
 __global__ void __launch_bounds__(kSumSquaresThreads)
     sum_squares_partial_kernel(double* __restrict__ partials, const float* __restrict__ x, int64_t n) {
-  __shared__ double warp_totals[kWarpSize];
+  DSA_SHARED(double[kWarpSize], warp_totals);
   const int64_t chunks = ceil_div(n, kSumSquaresChunk);
   for (int64_t chunk = blockIdx.x; chunk < chunks; chunk += gridDim.x) {
     const int64_t begin = chunk * kSumSquaresChunk;
@@ -98,7 +98,7 @@ __global__ void __launch_bounds__(kSumSquaresThreads)
 // result[0] = sum of partials[0 .. count): thread t sums t, t + 1024, ... in order, then a fixed tree.
 __global__ void __launch_bounds__(kPartialSumThreads)
     sum_squares_total_kernel(double* __restrict__ result, const double* __restrict__ partials, int64_t count) {
-  __shared__ double warp_totals[kWarpSize];
+  DSA_SHARED(double[kWarpSize], warp_totals);
   double acc = 0.0;
   for (int64_t i = threadIdx.x; i < count; i += kPartialSumThreads) acc += partials[i];
   acc = block_sum(acc, warp_totals);
@@ -121,9 +121,9 @@ void adamw_update(const Context& ctx, float* param, const float* grad, float* m,
   const bool vectorizable = aligned16(param) && aligned16(grad) && aligned16(m) && aligned16(v);
   const unsigned grid = grid_for(ceil_div(n, vectorizable ? 4 : 1), kAdamWThreads);
   if (vectorizable) {
-    adamw_update_kernel<4><<<grid, kAdamWThreads, 0, stream_of(ctx)>>>(param, grad, m, v, n, k);
+    launch<adamw_update_kernel<4>>({grid, kAdamWThreads, 0, stream_of(ctx)}, param, grad, m, v, n, k);
   } else {
-    adamw_update_kernel<1><<<grid, kAdamWThreads, 0, stream_of(ctx)>>>(param, grad, m, v, n, k);
+    launch<adamw_update_kernel<1>>({grid, kAdamWThreads, 0, stream_of(ctx)}, param, grad, m, v, n, k);
   }
   DSA_LAUNCH_CHECK("adamw_update_kernel", "n ", n);
 }
@@ -140,12 +140,12 @@ double sum_squares(const Context& ctx, const float* x, int64_t n) {
   const int64_t chunks = ceil_div(n, kSumSquaresChunk);
   const unsigned grid = grid_for(chunks, 1);
   if (aligned16(x)) {
-    sum_squares_partial_kernel<4><<<grid, kSumSquaresThreads, 0, stream>>>(partials, x, n);
+    launch<sum_squares_partial_kernel<4>>({grid, kSumSquaresThreads, 0, stream}, partials, x, n);
   } else {
-    sum_squares_partial_kernel<1><<<grid, kSumSquaresThreads, 0, stream>>>(partials, x, n);
+    launch<sum_squares_partial_kernel<1>>({grid, kSumSquaresThreads, 0, stream}, partials, x, n);
   }
   DSA_LAUNCH_CHECK("sum_squares_partial_kernel", "n ", n, " chunks ", chunks);
-  sum_squares_total_kernel<<<1, kPartialSumThreads, 0, stream>>>(result, partials, chunks);
+  launch<sum_squares_total_kernel>({1, kPartialSumThreads, 0, stream}, result, partials, chunks);
   DSA_LAUNCH_CHECK("sum_squares_total_kernel", "chunks ", chunks);
   double total = 0.0;
   DSA_CUDA_CHECK(cudaMemcpyAsync(&total, result, sizeof(double), cudaMemcpyDeviceToHost, stream),
@@ -154,4 +154,4 @@ double sum_squares(const Context& ctx, const float* x, int64_t n) {
   return total;
 }
 
-}  // namespace dsa::cuda
+}  // namespace dsa::DSA_CUDA_TWIN

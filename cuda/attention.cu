@@ -25,7 +25,7 @@
 #include "check.cuh"
 #include "cuda_ops.h"
 
-namespace dsa::cuda {
+namespace dsa::DSA_CUDA_TWIN {
 
 namespace {
 
@@ -243,7 +243,7 @@ __global__ void __launch_bounds__(kThreads)
   using Split = HeadDimSplit<Dh>;
   constexpr int R = Tile::kRowsPerThread, C = Tile::kColsPerThread;
   constexpr int kLd = operand_ld<Dh>(), kLdP = score_ld<Tile>();
-  extern __shared__ float4 attention_shared[];
+  DSA_DYNAMIC_SHARED(float4, attention_shared);
   float* q_tile = reinterpret_cast<float*>(attention_shared);  // [kRows][kLd]
   float* k_tile = q_tile + Tile::kRows * kLd;                 // [kCols][kLd]
   float* v_tile = k_tile + Tile::kCols * kLd;                 // [kCols][kLd]
@@ -359,7 +359,7 @@ __global__ void __launch_bounds__(kThreads)
   using Split = HeadDimSplit<Dh>;
   constexpr int R = Tile::kRowsPerThread, C = Tile::kColsPerThread;
   constexpr int kLd = operand_ld<Dh>(), kLdP = score_ld<Tile>();
-  extern __shared__ float4 attention_shared[];
+  DSA_DYNAMIC_SHARED(float4, attention_shared);
   float* k_tile = reinterpret_cast<float*>(attention_shared);  // [kRows][kLd]
   float* v_tile = k_tile + Tile::kRows * kLd;                 // [kRows][kLd]
   float* q_tile = v_tile + Tile::kRows * kLd;                 // [kCols][kLd]
@@ -438,7 +438,7 @@ __global__ void __launch_bounds__(kThreads)
   using Split = HeadDimSplit<Dh>;
   constexpr int R = Tile::kRowsPerThread, C = Tile::kColsPerThread;
   constexpr int kLd = operand_ld<Dh>(), kLdP = score_ld<Tile>();
-  extern __shared__ float4 attention_shared[];
+  DSA_DYNAMIC_SHARED(float4, attention_shared);
   float* q_tile = reinterpret_cast<float*>(attention_shared);  // [kRows][kLd]
   float* dout_tile = q_tile + Tile::kRows * kLd;              // [kRows][kLd]
   float* k_tile = dout_tile + Tile::kRows * kLd;              // [kCols][kLd]
@@ -536,7 +536,7 @@ void launch_forward(const Context& ctx, float* out, float* lse, const float* q, 
       (allow_shared(attention_forward_kernel<Dh>, shared, "attention_forward_kernel"), true);
   (void)configured;
   const dim3 grid(blocks_for(s.seq, Tile::kRows), s.heads, s.batch);
-  attention_forward_kernel<Dh><<<grid, kThreads, shared, stream_of(ctx)>>>(
+  launch<attention_forward_kernel<Dh>>({grid, kThreads, shared, stream_of(ctx)},
       out, lse, q, k, v, int(s.seq), int(s.heads), int(s.heads / s.kv_heads), s.q_stride,
       s.kv_stride, 1.0f / std::sqrt(float(Dh)));
   DSA_LAUNCH_CHECK("attention_forward_kernel", "B=", s.batch, " T=", s.seq, " H=", s.heads,
@@ -558,13 +558,13 @@ void launch_backward(const Context& ctx, float* dq, float* dk, float* dv, const 
   const float scale = 1.0f / std::sqrt(float(Dh));
 
   const dim3 dkdv_grid(blocks_for(s.seq, KeyTile::kRows), s.kv_heads, s.batch);
-  attention_dkdv_kernel<Dh><<<dkdv_grid, kThreads, dkdv_shared, stream_of(ctx)>>>(
+  launch<attention_dkdv_kernel<Dh>>({dkdv_grid, kThreads, dkdv_shared, stream_of(ctx)},
       dk, dv, dout, lse, delta, q, k, v, seq, heads, group, s.q_stride, s.kv_stride, scale);
   DSA_LAUNCH_CHECK("attention_dkdv_kernel", "B=", s.batch, " T=", s.seq, " H=", s.heads,
                    " Hkv=", s.kv_heads, " Dh=", Dh, " shared ", dkdv_shared, " bytes");
 
   const dim3 dq_grid(blocks_for(s.seq, QueryTile::kRows), s.heads, s.batch);
-  attention_dq_kernel<Dh><<<dq_grid, kThreads, dq_shared, stream_of(ctx)>>>(
+  launch<attention_dq_kernel<Dh>>({dq_grid, kThreads, dq_shared, stream_of(ctx)},
       dq, dout, lse, delta, q, k, v, seq, heads, group, s.q_stride, s.kv_stride, scale);
   DSA_LAUNCH_CHECK("attention_dq_kernel", "B=", s.batch, " T=", s.seq, " H=", s.heads,
                    " Hkv=", s.kv_heads, " Dh=", Dh, " shared ", dq_shared, " bytes");
@@ -605,7 +605,7 @@ void attention_backward(const Context& ctx, float* dq, float* dk, float* dv, con
 
   const int64_t rows = s.batch * s.seq * s.heads;
   constexpr int kRowsPerBlock = kThreads / kWarpSize;
-  attention_delta_kernel<<<blocks_for(rows, kRowsPerBlock), kThreads, 0, stream_of(ctx)>>>(
+  launch<attention_delta_kernel>({blocks_for(rows, kRowsPerBlock), kThreads, 0, stream_of(ctx)},
       delta, dout, out, rows, int(s.seq), int(s.heads), int(s.head_dim));
   DSA_LAUNCH_CHECK("attention_delta_kernel", "B=", s.batch, " T=", s.seq, " H=", s.heads,
                    " Dh=", s.head_dim);
@@ -618,4 +618,4 @@ void attention_backward(const Context& ctx, float* dq, float* dk, float* dv, con
   }
 }
 
-}  // namespace dsa::cuda
+}  // namespace dsa::DSA_CUDA_TWIN

@@ -6,7 +6,6 @@
 // Everything here has its own stream, cuBLAS handle and buffers (freed on every exit path), so the
 // twin's runtime (its handle's math mode above all) is untouched. Inputs are random, never zeros:
 // a bf16 product ran 13% faster on zeros than on random data on these machines.
-#include <cuda_bf16.h>
 
 #include <algorithm>
 #include <cstdint>
@@ -15,8 +14,12 @@
 
 #include "check.cuh"
 #include "cuda_backend.h"
+#include "cuda_ops.h"
 
-namespace dsa::cuda {
+namespace dsa::DSA_CUDA_TWIN {
+
+using cuda::Ceilings;
+using cuda::DeviceStatus;
 
 namespace {
 
@@ -81,7 +84,7 @@ struct Resources {
 
 template <class T>
 void fill(const Resources& r, T* x, size_t n, uint32_t seed) {
-  fill_random<T><<<1024, 256, 0, r.stream>>>(x, n, seed);
+  launch<fill_random<T>>({1024, 256, 0, r.stream}, x, n, seed);
   DSA_LAUNCH_CHECK("fill_random", n, " elements");
 }
 
@@ -119,6 +122,8 @@ double gemm_tflops(const Resources& r, cudaDataType type, cublasComputeType_t co
 }  // namespace
 
 Ceilings measure_ceilings() {
+  DSA_CHECK(!kEmulatedDevice, "ceilings: speed is not emulated (the emulated device runs the kernels on the CPU); "
+            "measure them on a GPU");
   const DeviceStatus status = device_status();
   DSA_CHECK(status.available, "ceilings: ", status.description);
   Ceilings result;
@@ -158,4 +163,4 @@ Ceilings measure_ceilings() {
   return result;
 }
 
-}  // namespace dsa::cuda
+}  // namespace dsa::DSA_CUDA_TWIN

@@ -1,16 +1,14 @@
 // Every CUDA runtime and cuBLAS call is checked, and every launch is followed by a check of the
 // launch error, with a message naming the kernel and the shapes it was launched for.
 #pragma once
-#include <cublas_v2.h>
-#include <cuda_runtime.h>
-
 #include "core/error.h"
+#include "platform.cuh"
 
-namespace dsa::cuda {
+namespace dsa::DSA_CUDA_TWIN {
 
 const char* cublas_status_name(cublasStatus_t status);
 
-}  // namespace dsa::cuda
+}  // namespace dsa::DSA_CUDA_TWIN
 
 // DSA_CUDA_CHECK(cudaMemcpyAsync(...), "copy of tokens [", n, "]")
 #define DSA_CUDA_CHECK(call, ...)                                                            \
@@ -26,10 +24,10 @@ const char* cublas_status_name(cublasStatus_t status);
     const cublasStatus_t dsa_status = (call);                                                \
     if (dsa_status != CUBLAS_STATUS_SUCCESS)                                                 \
       ::dsa::fail("cuBLAS error in ", #call, " (", ::dsa::cat(__VA_ARGS__), "): ",           \
-                  ::dsa::cuda::cublas_status_name(dsa_status));                              \
+                  ::dsa::DSA_CUDA_TWIN::cublas_status_name(dsa_status));                              \
   } while (0)
 
-// After a <<<...>>> launch: DSA_LAUNCH_CHECK("rmsnorm_forward", "rows ", N, " dim ", D)
+// After a launch<kernel>(...): DSA_LAUNCH_CHECK("rmsnorm_forward", "rows ", N, " dim ", D)
 #define DSA_LAUNCH_CHECK(kernel, ...)                                                        \
   do {                                                                                       \
     const cudaError_t dsa_status = cudaGetLastError();                                       \

@@ -14,7 +14,7 @@
 #include "cuda_ops.h"
 #include "kernel_util.cuh"
 
-namespace dsa::cuda {
+namespace dsa::DSA_CUDA_TWIN {
 namespace {
 
 constexpr int kCrossEntropyThreads = 512;  // 16 warps per row
@@ -85,7 +85,7 @@ __global__ void __launch_bounds__(kCrossEntropyThreads)
     cross_entropy_kernel(float* __restrict__ logits, float* __restrict__ losses,
                          int32_t* __restrict__ predictions, const int32_t* __restrict__ targets,
                          int64_t vocab, float grad_scale) {
-  __shared__ SoftmaxSlice warp_slices[kCrossEntropyWarps];
+  DSA_SHARED(SoftmaxSlice[kCrossEntropyWarps], warp_slices);
   const int64_t row = blockIdx.x;
   float* z = logits + row * vocab;
   const int32_t target = targets[row];
@@ -131,13 +131,13 @@ void cross_entropy(const Context& ctx, float* logits, float* losses, int32_t* pr
             " must be in [1, 2^31 - 1)");
   DSA_CHECK(rows < (int64_t{1} << 31), "op cross_entropy: rows ", rows, " exceed the grid's x extent");
   if (vocab % 4 == 0 && aligned16(logits)) {
-    cross_entropy_kernel<4><<<unsigned(rows), kCrossEntropyThreads, 0, stream_of(ctx)>>>(
+    launch<cross_entropy_kernel<4>>({unsigned(rows), kCrossEntropyThreads, 0, stream_of(ctx)},
         logits, losses, predictions, targets, vocab, grad_scale);
   } else {
-    cross_entropy_kernel<1><<<unsigned(rows), kCrossEntropyThreads, 0, stream_of(ctx)>>>(
+    launch<cross_entropy_kernel<1>>({unsigned(rows), kCrossEntropyThreads, 0, stream_of(ctx)},
         logits, losses, predictions, targets, vocab, grad_scale);
   }
   DSA_LAUNCH_CHECK("cross_entropy_kernel", "rows ", rows, " vocab ", vocab, " grad_scale ", grad_scale);
 }
 
-}  // namespace dsa::cuda
+}  // namespace dsa::DSA_CUDA_TWIN

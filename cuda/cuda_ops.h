@@ -1,13 +1,26 @@
-// The CUDA twin of every op of src/ops/ (fp32). Contracts (shapes, math) live in the matching
+// The CUDA twin of every op of src/ops/ (fp32), inside the twin: declared for the .cu files of
+// one build (namespace dsa::cuda_hw or dsa::cuda_emu, twin_namespace.h); host code reaches them
+// through the backend table (cuda_backend.h). Contracts (shapes, math) live in the matching
 // src/ops/ header; the definitions live in one .cu per op family. ctx.stream is a cudaStream_t and
 // ctx.blas a cublasHandle_t (cuda/runtime.cu). All pointers are device memory.
 #pragma once
+#include "cuda_backend.h"
 #include "ops/backend.h"
+#include "twin_namespace.h"
 
-namespace dsa::cuda {
+namespace dsa::DSA_CUDA_TWIN {
 
 using ops::AttentionShape;
 using ops::Context;
+
+// runtime.cu: this build's device, its backend table, and what it exports to the chooser.
+cuda::DeviceStatus device_status();
+const ops::Backend<float>& backend();
+const ops::Backend<float>& profiled_backend();
+void set_tf32(bool enabled);
+size_t allocated_bytes();
+// ceilings.cu (fails on the emulated device: speed is not emulated)
+cuda::Ceilings measure_ceilings();
 
 // embedding.cu
 void embedding_forward(const Context& ctx, float* out, const int32_t* tokens, const float* table,
@@ -98,4 +111,4 @@ size_t topk_workspace(const ops::TopKShape& shape);
 size_t sparse_attention_workspace(const AttentionShape& shape, int64_t list_width);
 size_t indexer_loss_workspace(const AttentionShape& shape, int64_t list_width);  // 0: dense domain
 
-}  // namespace dsa::cuda
+}  // namespace dsa::DSA_CUDA_TWIN

@@ -5,11 +5,11 @@
 #include <string>
 #include <vector>
 
-#include <cub/device/device_radix_sort.cuh>
+#include "platform_sort.cuh"
 
 #include "dsa_util.cuh"
 
-namespace dsa::cuda::dsa_detail {
+namespace dsa::DSA_CUDA_TWIN::dsa_detail {
 
 namespace {
 
@@ -61,7 +61,7 @@ __global__ void __launch_bounds__(kThreads)
 // grid B, block kThreads; the row is scanned in chunks of kThreads with a carried base.
 __global__ void __launch_bounds__(kThreads)
     scan_counts_kernel(int32_t* offsets, int64_t seq) {
-  __shared__ int32_t warp_totals[kThreads / kWarpSize];
+  DSA_SHARED(int32_t[kThreads / kWarpSize], warp_totals);
   int32_t* row = offsets + int64_t(blockIdx.x) * (seq + 1);
   const int lane = threadIdx.x % kWarpSize, warp = threadIdx.x / kWarpSize;
   int32_t carry = 0;
@@ -150,7 +150,7 @@ void check_index_lists(const Context& ctx, const ops::IndexLists& lists, int64_t
   const int64_t rows = batch * seq;
   if (rows == 0) return;
   reset_error(ctx, op);
-  check_lists_kernel<<<grid_of(rows), kThreads, 0, stream_of(ctx)>>>(
+  launch<check_lists_kernel>({grid_of(rows), kThreads, 0, stream_of(ctx)},
       error_record(ctx), lists.indices, rows, seq, lists.width);
   DSA_LAUNCH_CHECK("check_lists_kernel", "op ", op, " B=", batch, " T=", seq, " width=",
                    lists.width);
@@ -227,12 +227,12 @@ void build_transposed_lists(const Context& ctx, const TransposedLists& out,
   DSA_CUDA_CHECK(cudaMemsetAsync(out.offsets, 0, batch * (seq + 1) * sizeof(int32_t),
                                  stream_of(ctx)),
                  "zero the key counts [B=", batch, ", T=", seq, "]");
-  count_keys_kernel<<<grid_of(entries), kThreads, 0, stream_of(ctx)>>>(out.offsets, lists.indices,
+  launch<count_keys_kernel>({grid_of(entries), kThreads, 0, stream_of(ctx)}, out.offsets, lists.indices,
                                                                         entries, seq, lists.width);
   DSA_LAUNCH_CHECK("count_keys_kernel", "B=", batch, " T=", seq, " width=", lists.width);
-  scan_counts_kernel<<<unsigned(batch), kThreads, 0, stream_of(ctx)>>>(out.offsets, seq);
+  launch<scan_counts_kernel>({unsigned(batch), kThreads, 0, stream_of(ctx)}, out.offsets, seq);
   DSA_LAUNCH_CHECK("scan_counts_kernel", "B=", batch, " T=", seq);
-  sort_inputs_kernel<<<grid_of(entries), kThreads, 0, stream_of(ctx)>>>(
+  launch<sort_inputs_kernel>({grid_of(entries), kThreads, 0, stream_of(ctx)},
       out.sort_keys_in, out.sort_values_in, lists.indices, entries, seq, lists.width);
   DSA_LAUNCH_CHECK("sort_inputs_kernel", "B=", batch, " T=", seq, " width=", lists.width);
   size_t temp_bytes = out.sort_temp_bytes;
@@ -244,4 +244,4 @@ void build_transposed_lists(const Context& ctx, const TransposedLists& out,
                  seq, ", width=", lists.width, "]");
 }
 
-}  // namespace dsa::cuda::dsa_detail
+}  // namespace dsa::DSA_CUDA_TWIN::dsa_detail

@@ -21,7 +21,7 @@
 
 #include "dsa_util.cuh"
 
-namespace dsa::cuda {
+namespace dsa::DSA_CUDA_TWIN {
 
 using namespace dsa_detail;
 
@@ -56,7 +56,7 @@ __global__ void __launch_bounds__(kTileThreads)
                           const float* __restrict__ k, const float* __restrict__ w, int seq,
                           int heads, int dim, int64_t q_stride, int64_t k_stride,
                           int64_t w_stride, float scale) {
-  extern __shared__ float indexer_shared[];
+  DSA_DYNAMIC_SHARED(float, indexer_shared);
   float* k_tile = indexer_shared;                  // [64][dim + 1]
   float* q_tile = k_tile + kTile * tile_ld(dim);   // [64][dim + 1]
   const int s0 = blockIdx.x * kTile, t0 = blockIdx.y * kTile, b = blockIdx.z;
@@ -105,7 +105,7 @@ __global__ void __launch_bounds__(kTileThreads)
                       const float* __restrict__ k, const float* __restrict__ w, int seq,
                       int dim, int64_t q_stride, int64_t k_stride, int64_t w_stride,
                       float scale) {
-  extern __shared__ float indexer_shared[];
+  DSA_DYNAMIC_SHARED(float, indexer_shared);
   float* q_tile = indexer_shared;                 // [64][dim + 1]
   float* k_tile = q_tile + kTile * tile_ld(dim);  // [64][dim + 1]
   float* g_tile = k_tile + kTile * tile_ld(dim);  // [64 queries][65 keys]: G
@@ -174,7 +174,7 @@ __global__ void __launch_bounds__(kTileThreads)
                       const float* __restrict__ q, const float* __restrict__ k,
                       const float* __restrict__ w, int seq, int heads, int dim,
                       int64_t q_stride, int64_t k_stride, int64_t w_stride, float scale) {
-  extern __shared__ float indexer_shared[];
+  DSA_DYNAMIC_SHARED(float, indexer_shared);
   float* k_tile = indexer_shared;                       // [64 keys][dim + 1]
   float* q_tile = k_tile + kTile * tile_ld(dim);        // [64 queries][dim + 1]
   float* g_tile = q_tile + kTile * tile_ld(dim);        // [64 keys][65 queries]: G^T
@@ -274,8 +274,8 @@ void indexer_forward(const Context& ctx, float* scores, const float* q, const fl
   configure_kernels();
   const unsigned tiles = unsigned(ceil_div(s.seq, kTile));
   const size_t shared = scores_shared_floats(int(s.dim)) * sizeof(float);
-  indexer_scores_kernel<<<dim3(tiles, tiles, unsigned(s.batch)), kTileThreads, shared,
-                          stream_of(ctx)>>>(scores, q, k, w, int(s.seq), int(s.heads),
+  launch<indexer_scores_kernel>({dim3(tiles, tiles, unsigned(s.batch)), kTileThreads, shared,
+                          stream_of(ctx)}, scores, q, k, w, int(s.seq), int(s.heads),
                                             int(s.dim), s.q_stride, s.k_stride, s.w_stride,
                                             score_scale(s));
   DSA_LAUNCH_CHECK("indexer_scores_kernel", "B=", s.batch, " T=", s.seq, " HI=", s.heads,
@@ -294,18 +294,18 @@ void indexer_backward(const Context& ctx, float* dq, float* dk, float* dw, const
   const float scale = score_scale(s);
 
   const size_t dq_shared = dq_shared_floats(int(s.dim)) * sizeof(float);
-  indexer_dq_kernel<<<dim3(tiles, unsigned(s.heads), unsigned(s.batch)), kTileThreads, dq_shared,
-                      stream_of(ctx)>>>(dq, dw, dscores, q, k, w, int(s.seq), int(s.dim),
+  launch<indexer_dq_kernel>({dim3(tiles, unsigned(s.heads), unsigned(s.batch)), kTileThreads, dq_shared,
+                      stream_of(ctx)}, dq, dw, dscores, q, k, w, int(s.seq), int(s.dim),
                                         s.q_stride, s.k_stride, s.w_stride, scale);
   DSA_LAUNCH_CHECK("indexer_dq_kernel", "B=", s.batch, " T=", s.seq, " HI=", s.heads,
                    " dI=", s.dim, " shared ", dq_shared, " bytes");
 
   const size_t dk_shared = dk_shared_floats(int(s.dim)) * sizeof(float);
-  indexer_dk_kernel<<<dim3(tiles, unsigned(s.batch)), kTileThreads, dk_shared,
-                      stream_of(ctx)>>>(dk, dscores, q, k, w, int(s.seq), int(s.heads),
+  launch<indexer_dk_kernel>({dim3(tiles, unsigned(s.batch)), kTileThreads, dk_shared,
+                      stream_of(ctx)}, dk, dscores, q, k, w, int(s.seq), int(s.heads),
                                         int(s.dim), s.q_stride, s.k_stride, s.w_stride, scale);
   DSA_LAUNCH_CHECK("indexer_dk_kernel", "B=", s.batch, " T=", s.seq, " HI=", s.heads,
                    " dI=", s.dim, " shared ", dk_shared, " bytes");
 }
 
-}  // namespace dsa::cuda
+}  // namespace dsa::DSA_CUDA_TWIN

@@ -25,7 +25,7 @@
 
 #include "dsa_util.cuh"
 
-namespace dsa::cuda {
+namespace dsa::DSA_CUDA_TWIN {
 
 using namespace dsa_detail;
 
@@ -49,7 +49,7 @@ __global__ void __launch_bounds__(kTileThreads)
                         const float* __restrict__ k, const float* __restrict__ lse, int seq,
                         int heads, int group, int head_dim, int64_t q_stride, int64_t kv_stride,
                         float scale) {
-  extern __shared__ float target_shared[];
+  DSA_DYNAMIC_SHARED(float, target_shared);
   float* q_tile = target_shared;                       // [64][Dh + 1]
   float* k_tile = q_tile + kTile * tile_ld(head_dim);  // [64][Dh + 1]
   const int s0 = blockIdx.x * kTile, t0 = blockIdx.y * kTile, b = blockIdx.z;
@@ -213,8 +213,8 @@ void launch_target(const Context& ctx, float* target, const float* q, const floa
   (void)configured;
   const unsigned tiles = unsigned(ceil_div(s.seq, kTile));
   const size_t shared = target_shared_floats(int(s.head_dim)) * sizeof(float);
-  dense_target_kernel<<<dim3(tiles, tiles, unsigned(s.batch)), kTileThreads, shared,
-                        stream_of(ctx)>>>(target, q, k, lse, int(s.seq), int(s.heads),
+  launch<dense_target_kernel>({dim3(tiles, tiles, unsigned(s.batch)), kTileThreads, shared,
+                        stream_of(ctx)}, target, q, k, lse, int(s.seq), int(s.heads),
                                           int(s.heads / s.kv_heads), int(s.head_dim),
                                           s.q_stride, s.kv_stride,
                                           1.0f / std::sqrt(float(s.head_dim)));
@@ -244,14 +244,14 @@ double indexer_loss(const Context& ctx, float* dscores, float* row_loss, const f
 
   if (domain.indices == nullptr) {
     launch_target(ctx, dscores, q, k, lse, s);  // p into dscores, 0 for s > t
-    dense_kl_kernel<<<row_blocks, kRowThreads, 0, stream_of(ctx)>>>(dscores, row_kl, row_loss,
+    launch<dense_kl_kernel>({row_blocks, kRowThreads, 0, stream_of(ctx)}, dscores, row_kl, row_loss,
                                                                    scores, rows, s.seq, inv_rows);
     DSA_LAUNCH_CHECK("dense_kl_kernel", "B=", s.batch, " T=", s.seq);
   } else {
     DSA_CUDA_CHECK(cudaMemsetAsync(dscores, 0, size_t(rows * s.seq) * sizeof(float),
                                    stream_of(ctx)),
                    "op ", op, ": zero dscores [B=", s.batch, ", T=", s.seq, ", T]");
-    sparse_kl_kernel<<<row_blocks, kRowThreads, 0, stream_of(ctx)>>>(
+    launch<sparse_kl_kernel>({row_blocks, kRowThreads, 0, stream_of(ctx)},
         dscores, row_kl, row_loss, scores, q, k, lse, domain.indices, s.batch, s.seq, width,
         int(s.heads), int(s.heads / s.kv_heads), int(s.head_dim), s.q_stride, s.kv_stride,
         1.0f / std::sqrt(float(s.head_dim)), inv_rows);
@@ -276,4 +276,4 @@ void attention_target(const Context& ctx, float* target, const float* q, const f
   launch_target(ctx, target, q, k, lse, s);
 }
 
-}  // namespace dsa::cuda
+}  // namespace dsa::DSA_CUDA_TWIN

@@ -26,7 +26,7 @@
 
 #include "dsa_util.cuh"
 
-namespace dsa::cuda {
+namespace dsa::DSA_CUDA_TWIN {
 
 using namespace dsa_detail;
 
@@ -278,8 +278,8 @@ void sparse_attention_forward(const Context& ctx, float* out, float* lse, const 
   check_shape(ctx, s, lists, "sparse_attention_forward");
   if (s.batch == 0 || s.seq == 0) return;
   const SparseDims dims = dims_of(s, lists.width);
-  sparse_forward_kernel<<<blocks_for_warps(s.batch * s.seq * s.heads), kThreads, 0,
-                          stream_of(ctx)>>>(out, lse, q, k, v, lists.indices, dims);
+  launch<sparse_forward_kernel>({blocks_for_warps(s.batch * s.seq * s.heads), kThreads, 0,
+                          stream_of(ctx)}, out, lse, q, k, v, lists.indices, dims);
   DSA_LAUNCH_CHECK("sparse_forward_kernel", "B=", s.batch, " T=", s.seq, " H=", s.heads,
                    " Hkv=", s.kv_heads, " Dh=", s.head_dim, " k=", lists.width);
 }
@@ -298,16 +298,16 @@ void sparse_attention_backward(const Context& ctx, float* dq, float* dk, float* 
   const TransposedLists by_key = transposed_lists_at(base + layout.lists_offset(), s.batch, s.seq,
                                                       lists.width);
 
-  sparse_dq_kernel<<<blocks_for_warps(s.batch * s.seq * s.heads), kThreads, 0, stream_of(ctx)>>>(
+  launch<sparse_dq_kernel>({blocks_for_warps(s.batch * s.seq * s.heads), kThreads, 0, stream_of(ctx)},
       dq, probs, dscores, dout, out, lse, q, k, v, lists.indices, dims);
   DSA_LAUNCH_CHECK("sparse_dq_kernel", "B=", s.batch, " T=", s.seq, " H=", s.heads, " Hkv=",
                    s.kv_heads, " Dh=", s.head_dim, " k=", lists.width);
   build_transposed_lists(ctx, by_key, lists, s.batch, s.seq);
-  sparse_dkdv_kernel<<<blocks_for_warps(s.batch * s.seq * s.kv_heads), kThreads, 0,
-                       stream_of(ctx)>>>(dk, dv, by_key.offsets, by_key.slots, probs, dscores, q,
+  launch<sparse_dkdv_kernel>({blocks_for_warps(s.batch * s.seq * s.kv_heads), kThreads, 0,
+                       stream_of(ctx)}, dk, dv, by_key.offsets, by_key.slots, probs, dscores, q,
                                          dout, dims);
   DSA_LAUNCH_CHECK("sparse_dkdv_kernel", "B=", s.batch, " T=", s.seq, " H=", s.heads, " Hkv=",
                    s.kv_heads, " Dh=", s.head_dim, " k=", lists.width);
 }
 
-}  // namespace dsa::cuda
+}  // namespace dsa::DSA_CUDA_TWIN

@@ -22,7 +22,7 @@
 
 #include "dsa_util.cuh"
 
-namespace dsa::cuda {
+namespace dsa::DSA_CUDA_TWIN {
 
 using namespace dsa_detail;
 
@@ -103,10 +103,10 @@ __device__ Threshold radix_threshold(const float* row, int n, int kept, int* his
 __global__ void __launch_bounds__(kThreads)
     topk_kernel(int32_t* __restrict__ indices, unsigned long long* error,
                 const float* __restrict__ scores, int64_t seq, int64_t k) {
-  __shared__ int histogram[kBins];
-  __shared__ int warp_counts[kWarps];
-  __shared__ int first_nan;
-  __shared__ Threshold threshold;
+  DSA_SHARED(int[kBins], histogram);
+  DSA_SHARED(int[kWarps], warp_counts);
+  DSA_SHARED(int, first_nan);
+  DSA_SHARED(Threshold, threshold);
   const int64_t row_index = blockIdx.x;
   const int n = int(row_index % seq) + 1;  // visible keys s <= t
   const int kept = int(k < n ? k : n);
@@ -161,7 +161,7 @@ void topk_select(const Context& ctx, int32_t* indices, const float* scores,
   require_workspace(ctx, topk_workspace(s), "topk_select", s.batch, s.seq);
   if (s.batch == 0 || s.seq == 0) return;
   reset_error(ctx, "topk_select");
-  topk_kernel<<<unsigned(s.batch * s.seq), kThreads, 0, stream_of(ctx)>>>(
+  launch<topk_kernel>({unsigned(s.batch * s.seq), kThreads, 0, stream_of(ctx)},
       indices, error_record(ctx), scores, s.seq, s.k);
   DSA_LAUNCH_CHECK("topk_kernel", "B=", s.batch, " T=", s.seq, " k=", s.k);
   const unsigned long long record = read_error(ctx, "topk_select");
@@ -171,4 +171,4 @@ void topk_select(const Context& ctx, int32_t* indices, const float* scores,
        int64_t(record % s.seq), " is NaN (the indexer produced a NaN)");
 }
 
-}  // namespace dsa::cuda
+}  // namespace dsa::DSA_CUDA_TWIN

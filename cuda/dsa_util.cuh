@@ -4,13 +4,12 @@
 // tile that the indexer and the indexer-loss target share. Internal to cuda/.
 // UNVERIFIED ON HARDWARE: compiled for sm_90 only; no GPU has run these kernels yet.
 #pragma once
-#include <cuda_runtime.h>
 
 #include <cstdint>
 
 #include "kernel_util.cuh"
 
-namespace dsa::cuda::dsa_detail {
+namespace dsa::DSA_CUDA_TWIN::dsa_detail {
 
 // ---- the error record --------------------------------------------------------------------------
 // Kernels cannot throw. An op that can meet a bad input keeps one uint64 at the start of
@@ -152,4 +151,4 @@ void allow_dynamic_shared(Kernel kernel, size_t bytes, const char* name) {
                  name, " dynamic shared memory of ", bytes, " bytes");
 }
 
-}  // namespace dsa::cuda::dsa_detail
+}  // namespace dsa::DSA_CUDA_TWIN::dsa_detail

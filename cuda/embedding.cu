@@ -16,7 +16,7 @@
 #include "cuda_ops.h"
 #include "kernel_util.cuh"
 
-namespace dsa::cuda {
+namespace dsa::DSA_CUDA_TWIN {
 namespace {
 
 constexpr int kGatherThreads = 256;               // 8 warps: one row each
@@ -78,7 +78,7 @@ __global__ void __launch_bounds__(kSortTile)
     embedding_sort_count_kernel(int32_t* __restrict__ tile_digit_counts,
                                 const int32_t* __restrict__ keys_in, bool keys_are_tokens,
                                 int64_t rows, int64_t vocab, int shift, int64_t tiles) {
-  __shared__ int32_t digit_counts[kRadixDigits];
+  DSA_SHARED(int32_t[kRadixDigits], digit_counts);
   digit_counts[threadIdx.x] = 0;
   __syncthreads();
   const int64_t index = int64_t(blockIdx.x) * kSortTile + threadIdx.x;
@@ -93,7 +93,7 @@ __global__ void __launch_bounds__(kSortTile)
 // a smaller digit, then those with digit d in earlier tiles.
 __global__ void __launch_bounds__(kScanThreads)
     embedding_sort_scan_kernel(int32_t* __restrict__ counts, int64_t total) {
-  __shared__ int32_t thread_totals[kScanThreads];
+  DSA_SHARED(int32_t[kScanThreads], thread_totals);
   const int64_t per_thread = (total + kScanThreads - 1) / kScanThreads;
   const int64_t begin = std::min<int64_t>(total, int64_t(threadIdx.x) * per_thread);
   const int64_t end = std::min<int64_t>(total, begin + per_thread);
@@ -126,7 +126,7 @@ __global__ void __launch_bounds__(kSortTile)
                                   const int32_t* __restrict__ rows_in, bool keys_are_tokens,
                                   const int32_t* __restrict__ tile_offsets, int64_t rows,
                                   int64_t vocab, int shift, int64_t tiles) {
-  __shared__ int32_t tile_digits[kSortTile];
+  DSA_SHARED(int32_t[kSortTile], tile_digits);
   const int64_t index = int64_t(blockIdx.x) * kSortTile + threadIdx.x;
   const bool valid = index < rows;
   int32_t key = 0, row = 0;
@@ -243,9 +243,9 @@ void embedding_forward(const Context& ctx, float* out, const int32_t* tokens, co
   if (rows == 0 || dim == 0) return;
   const unsigned grid = grid_for(rows, kGatherThreads / kWarpSize);
   if (dim % 4 == 0 && aligned16(out) && aligned16(table)) {
-    embedding_gather_kernel<4><<<grid, kGatherThreads, 0, stream_of(ctx)>>>(out, tokens, table, rows, dim, vocab);
+    launch<embedding_gather_kernel<4>>({grid, kGatherThreads, 0, stream_of(ctx)}, out, tokens, table, rows, dim, vocab);
   } else {
-    embedding_gather_kernel<1><<<grid, kGatherThreads, 0, stream_of(ctx)>>>(out, tokens, table, rows, dim, vocab);
+    launch<embedding_gather_kernel<1>>({grid, kGatherThreads, 0, stream_of(ctx)}, out, tokens, table, rows, dim, vocab);
   }
   DSA_LAUNCH_CHECK("embedding_gather_kernel", "rows ", rows, " dim ", dim, " vocab ", vocab);
 }
@@ -271,12 +271,12 @@ void embedding_backward(const Context& ctx, float* dtable, const float* dout,
     const int shift = pass * kRadixBits;
     int32_t* keys_out = buffers.keys[pass % 2];
     int32_t* rows_out = buffers.rows[pass % 2];
-    embedding_sort_count_kernel<<<unsigned(tiles), kSortTile, 0, stream>>>(
+    launch<embedding_sort_count_kernel>({unsigned(tiles), kSortTile, 0, stream},
         buffers.tile_digit_counts, keys_in, keys_are_tokens, rows, vocab, shift, tiles);
     DSA_LAUNCH_CHECK("embedding_sort_count_kernel", "rows ", rows, " vocab ", vocab, " pass ", pass);
-    embedding_sort_scan_kernel<<<1, kScanThreads, 0, stream>>>(buffers.tile_digit_counts, kRadixDigits * tiles);
+    launch<embedding_sort_scan_kernel>({1, kScanThreads, 0, stream}, buffers.tile_digit_counts, kRadixDigits * tiles);
     DSA_LAUNCH_CHECK("embedding_sort_scan_kernel", "rows ", rows, " tiles ", tiles, " pass ", pass);
-    embedding_sort_scatter_kernel<<<unsigned(tiles), kSortTile, 0, stream>>>(
+    launch<embedding_sort_scatter_kernel>({unsigned(tiles), kSortTile, 0, stream},
         keys_out, rows_out, keys_in, rows_in, keys_are_tokens, buffers.tile_digit_counts, rows, vocab, shift, tiles);
     DSA_LAUNCH_CHECK("embedding_sort_scatter_kernel", "rows ", rows, " vocab ", vocab, " pass ", pass);
     keys_in = keys_out;
@@ -284,12 +284,12 @@ void embedding_backward(const Context& ctx, float* dtable, const float* dout,
   }
   if (dim % 4 == 0 && aligned16(dtable) && aligned16(dout)) {
     const unsigned grid = grid_for(rows * ceil_div(dim, kWarpSize * 4), kSegmentThreads / kWarpSize);
-    embedding_segment_sum_kernel<4><<<grid, kSegmentThreads, 0, stream>>>(dtable, dout, keys_in, rows_in, rows, dim, vocab);
+    launch<embedding_segment_sum_kernel<4>>({grid, kSegmentThreads, 0, stream}, dtable, dout, keys_in, rows_in, rows, dim, vocab);
   } else {
     const unsigned grid = grid_for(rows * ceil_div(dim, kWarpSize), kSegmentThreads / kWarpSize);
-    embedding_segment_sum_kernel<1><<<grid, kSegmentThreads, 0, stream>>>(dtable, dout, keys_in, rows_in, rows, dim, vocab);
+    launch<embedding_segment_sum_kernel<1>>({grid, kSegmentThreads, 0, stream}, dtable, dout, keys_in, rows_in, rows, dim, vocab);
   }
   DSA_LAUNCH_CHECK("embedding_segment_sum_kernel", "rows ", rows, " dim ", dim, " vocab ", vocab);
 }
 
-}  // namespace dsa::cuda
+}  // namespace dsa::DSA_CUDA_TWIN

@@ -2,7 +2,6 @@
 // cross_entropy, adamw): vector loads through register arrays, warp and block sums in a fixed
 // order (deterministic), grid sizing for grid-stride loops.
 #pragma once
-#include <cuda_runtime.h>
 
 #include <algorithm>
 #include <cstdint>
@@ -10,7 +9,7 @@
 #include "check.cuh"
 #include "cuda_ops.h"
 
-namespace dsa::cuda {
+namespace dsa::DSA_CUDA_TWIN {
 
 constexpr int kWarpSize = 32;
 constexpr unsigned kFullWarpMask = 0xffffffffu;
@@ -110,4 +109,4 @@ __device__ __forceinline__ WarpPosition warp_position() {
           int64_t(gridDim.x) * warps_per_block, int(threadIdx.x % kWarpSize)};
 }
 
-}  // namespace dsa::cuda
+}  // namespace dsa::DSA_CUDA_TWIN

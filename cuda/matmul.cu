@@ -3,7 +3,7 @@
 #include "check.cuh"
 #include "cuda_ops.h"
 
-namespace dsa::cuda {
+namespace dsa::DSA_CUDA_TWIN {
 
 void gemm(const Context& ctx, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k,
           float alpha, const float* a, int64_t lda, const float* b, int64_t ldb, float beta,
@@ -30,4 +30,4 @@ void matmul_backward(const Context& ctx, float* din, float* dweight, const float
   gemm(ctx, true, false, out_dim, in_dim, rows, 1.0f, dout, out_dim, in, in_dim, 1.0f, dweight, in_dim);
 }
 
-}  // namespace dsa::cuda
+}  // namespace dsa::DSA_CUDA_TWIN

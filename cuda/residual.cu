@@ -7,7 +7,7 @@
 #include "cuda_ops.h"
 #include "kernel_util.cuh"
 
-namespace dsa::cuda {
+namespace dsa::DSA_CUDA_TWIN {
 namespace {
 
 constexpr int kResidualThreads = 256;
@@ -70,9 +70,9 @@ void residual_forward(const Context& ctx, float* out, const float* a, const floa
   const int64_t vec = vectorizable ? 4 : 1;
   const unsigned grid = grid_for(ceil_div(n, vec), kResidualThreads);
   if (vectorizable) {
-    residual_forward_kernel<4><<<grid, kResidualThreads, 0, stream_of(ctx)>>>(out, a, b, n);
+    launch<residual_forward_kernel<4>>({grid, kResidualThreads, 0, stream_of(ctx)}, out, a, b, n);
   } else {
-    residual_forward_kernel<1><<<grid, kResidualThreads, 0, stream_of(ctx)>>>(out, a, b, n);
+    launch<residual_forward_kernel<1>>({grid, kResidualThreads, 0, stream_of(ctx)}, out, a, b, n);
   }
   DSA_LAUNCH_CHECK("residual_forward_kernel", "n ", n);
 }
@@ -83,11 +83,11 @@ void residual_backward(const Context& ctx, float* da, float* db, const float* do
   const int64_t vec = vectorizable ? 4 : 1;
   const unsigned grid = grid_for(ceil_div(n, vec), kResidualThreads);
   if (vectorizable) {
-    residual_backward_kernel<4><<<grid, kResidualThreads, 0, stream_of(ctx)>>>(da, db, dout, n);
+    launch<residual_backward_kernel<4>>({grid, kResidualThreads, 0, stream_of(ctx)}, da, db, dout, n);
   } else {
-    residual_backward_kernel<1><<<grid, kResidualThreads, 0, stream_of(ctx)>>>(da, db, dout, n);
+    launch<residual_backward_kernel<1>>({grid, kResidualThreads, 0, stream_of(ctx)}, da, db, dout, n);
   }
   DSA_LAUNCH_CHECK("residual_backward_kernel", "n ", n);
 }
 
-}  // namespace dsa::cuda
+}  // namespace dsa::DSA_CUDA_TWIN

@@ -9,7 +9,7 @@
 #include "cuda_ops.h"
 #include "kernel_util.cuh"
 
-namespace dsa::cuda {
+namespace dsa::DSA_CUDA_TWIN {
 namespace {
 
 constexpr int kRowThreads = 256;               // 8 warps: one row each
@@ -114,7 +114,7 @@ __global__ void __launch_bounds__(kWeightGradColumns)
 __global__ void __launch_bounds__(kChunkSumThreads)
     rmsnorm_weight_grad_sum_kernel(float* __restrict__ dweight, const float* __restrict__ partials,
                                    int64_t chunks, int64_t dim) {
-  __shared__ float group_sums[kChunkGroups][kWarpSize];
+  DSA_SHARED(float[kChunkGroups][kWarpSize], group_sums);
   const int lane = threadIdx.x % kWarpSize, group = threadIdx.x / kWarpSize;
   const int64_t col = int64_t(blockIdx.x) * kWarpSize + lane;
   float acc = 0.0f;
@@ -148,9 +148,9 @@ void rmsnorm_forward(const Context& ctx, float* out, float* rstd, const float* i
   const unsigned grid = grid_for(rows, kRowThreads / kWarpSize);
   // eps rounded to float first, as the CPU twin's T(eps).
   if (dim % 4 == 0 && aligned16(out) && aligned16(in) && aligned16(weight)) {
-    rmsnorm_forward_kernel<4><<<grid, kRowThreads, 0, stream_of(ctx)>>>(out, rstd, in, weight, rows, dim, float(eps));
+    launch<rmsnorm_forward_kernel<4>>({grid, kRowThreads, 0, stream_of(ctx)}, out, rstd, in, weight, rows, dim, float(eps));
   } else {
-    rmsnorm_forward_kernel<1><<<grid, kRowThreads, 0, stream_of(ctx)>>>(out, rstd, in, weight, rows, dim, float(eps));
+    launch<rmsnorm_forward_kernel<1>>({grid, kRowThreads, 0, stream_of(ctx)}, out, rstd, in, weight, rows, dim, float(eps));
   }
   DSA_LAUNCH_CHECK("rmsnorm_forward_kernel", "rows ", rows, " dim ", dim);
 }
@@ -166,9 +166,9 @@ void rmsnorm_backward(const Context& ctx, float* din, float* dweight, const floa
   const cudaStream_t stream = stream_of(ctx);
   const unsigned grid = grid_for(rows, kRowThreads / kWarpSize);
   if (dim % 4 == 0 && aligned16(din) && aligned16(dout) && aligned16(in) && aligned16(weight)) {
-    rmsnorm_input_grad_kernel<4><<<grid, kRowThreads, 0, stream>>>(din, dout, in, weight, rstd, rows, dim);
+    launch<rmsnorm_input_grad_kernel<4>>({grid, kRowThreads, 0, stream}, din, dout, in, weight, rstd, rows, dim);
   } else {
-    rmsnorm_input_grad_kernel<1><<<grid, kRowThreads, 0, stream>>>(din, dout, in, weight, rstd, rows, dim);
+    launch<rmsnorm_input_grad_kernel<1>>({grid, kRowThreads, 0, stream}, din, dout, in, weight, rstd, rows, dim);
   }
   DSA_LAUNCH_CHECK("rmsnorm_input_grad_kernel", "rows ", rows, " dim ", dim);
 
@@ -177,11 +177,11 @@ void rmsnorm_backward(const Context& ctx, float* din, float* dweight, const floa
   const int64_t column_tiles = ceil_div(dim, kWeightGradColumns);
   DSA_CHECK(column_tiles <= 65535, "op rmsnorm_backward: dim ", dim, " exceeds the grid's y extent");
   const dim3 partial_grid{unsigned(chunks), unsigned(column_tiles)};
-  rmsnorm_weight_grad_partial_kernel<<<partial_grid, kWeightGradColumns, 0, stream>>>(partials, dout, in, rstd, rows, dim);
+  launch<rmsnorm_weight_grad_partial_kernel>({partial_grid, kWeightGradColumns, 0, stream}, partials, dout, in, rstd, rows, dim);
   DSA_LAUNCH_CHECK("rmsnorm_weight_grad_partial_kernel", "rows ", rows, " dim ", dim, " chunks ", chunks);
-  rmsnorm_weight_grad_sum_kernel<<<unsigned(ceil_div(dim, kWarpSize)), kChunkSumThreads, 0, stream>>>(
+  launch<rmsnorm_weight_grad_sum_kernel>({unsigned(ceil_div(dim, kWarpSize)), kChunkSumThreads, 0, stream},
       dweight, partials, chunks, dim);
   DSA_LAUNCH_CHECK("rmsnorm_weight_grad_sum_kernel", "dim ", dim, " chunks ", chunks);
 }
 
-}  // namespace dsa::cuda
+}  // namespace dsa::DSA_CUDA_TWIN

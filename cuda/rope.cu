@@ -8,7 +8,7 @@
 #include "cuda_ops.h"
 #include "kernel_util.cuh"
 
-namespace dsa::cuda {
+namespace dsa::DSA_CUDA_TWIN {
 namespace {
 
 constexpr int kRopeThreads = 256;  // 8 warps: one (batch, position) row each
@@ -65,10 +65,10 @@ void rope_rotate(const Context& ctx, float* x, const float* cos, const float* si
   const bool vectorizable = half % 4 == 0 && head_dim % 4 == 0 && row_stride % 4 == 0 &&
                             aligned16(x) && aligned16(cos) && aligned16(sin);
   if (vectorizable) {
-    rope_rotate_kernel<4><<<grid, kRopeThreads, 0, stream_of(ctx)>>>(x, cos, sin, rows, seq, int(heads), head_dim,
+    launch<rope_rotate_kernel<4>>({grid, kRopeThreads, 0, stream_of(ctx)}, x, cos, sin, rows, seq, int(heads), head_dim,
                                                                      half, row_stride, sign);
   } else {
-    rope_rotate_kernel<1><<<grid, kRopeThreads, 0, stream_of(ctx)>>>(x, cos, sin, rows, seq, int(heads), head_dim,
+    launch<rope_rotate_kernel<1>>({grid, kRopeThreads, 0, stream_of(ctx)}, x, cos, sin, rows, seq, int(heads), head_dim,
                                                                      half, row_stride, sign);
   }
   DSA_LAUNCH_CHECK("rope_rotate_kernel", op, " batch ", batch, " seq ", seq, " heads ", heads, " head_dim ",
@@ -89,4 +89,4 @@ void rope_backward(const Context& ctx, float* x, const float* cos, const float* 
   rope_rotate(ctx, x, cos, sin, batch, seq, heads, head_dim, rot_dims, row_stride, -1.0f, "rope_backward");
 }
 
-}  // namespace dsa::cuda
+}  // namespace dsa::DSA_CUDA_TWIN

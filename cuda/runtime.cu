@@ -6,15 +6,15 @@
 #include <cstring>
 #include <mutex>
 
-#include <cuda_profiler_api.h>
-#include <nvtx3/nvToolsExt.h>
 
 #include "check.cuh"
 #include "cuda_backend.h"
 #include "cuda_ops.h"
 #include "ops/timed_op.h"
 
-namespace dsa::cuda {
+namespace dsa::DSA_CUDA_TWIN {
+
+using cuda::DeviceStatus;
 
 const char* cublas_status_name(cublasStatus_t status) {
   switch (status) {
@@ -136,7 +136,7 @@ size_t workspace_bytes(const ops::WorkspaceQuery& query, size_t scalar_bytes) {
 template <bool Profiled>
 ops::Backend<float> make_table() {
   return {
-      .name = "cuda",
+      .name = kEmulatedDevice ? "cuda-emulated" : "cuda",
       .device = ops::Device::cuda,
       .memory = {Allocator{"device", &device_allocate, &device_release}, &zero, &to_device, &to_host, &synchronize},
       .make_context = &cuda_context,
@@ -181,7 +181,7 @@ void capture_stop() {
 
 void require_device() {
   const DeviceStatus status = device_status();
-  DSA_CHECK(status.available, "train.device = cuda: ", status.description);
+  DSA_CHECK(status.available, "the CUDA twin: ", status.description);
 }
 
 }  // namespace
@@ -234,4 +234,24 @@ void set_tf32(bool enabled) {
 
 size_t allocated_bytes() { return g_allocated_bytes; }
 
-}  // namespace dsa::cuda
+const cuda::TwinApi& twin_api() {
+  static const cuda::TwinApi api{
+      .device_status = &device_status,
+      .backend = &backend,
+      .profiled_backend = &profiled_backend,
+      .set_tf32 = &set_tf32,
+      .allocated_bytes = &allocated_bytes,
+      .measure_ceilings = &measure_ceilings,
+      .workspaces = {.embedding = &embedding_workspace,
+                     .rmsnorm = &rmsnorm_workspace,
+                     .attention = &attention_workspace,
+                     .sum_squares = &sum_squares_workspace,
+                     .dsa = &dsa_workspace,
+                     .topk = &topk_workspace,
+                     .sparse_attention = &sparse_attention_workspace,
+                     .indexer_loss = &indexer_loss_workspace},
+  };
+  return api;
+}
+
+}  // namespace dsa::DSA_CUDA_TWIN

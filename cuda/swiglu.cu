@@ -8,7 +8,7 @@
 #include "cuda_ops.h"
 #include "kernel_util.cuh"
 
-namespace dsa::cuda {
+namespace dsa::DSA_CUDA_TWIN {
 namespace {
 
 constexpr int kSwiGluThreads = 256;  // 8 warps: one row each
@@ -73,9 +73,9 @@ void swiglu_forward(const Context& ctx, float* out, const float* gate_up, int64_
   if (rows == 0 || hidden == 0) return;
   const unsigned grid = grid_for(rows, kSwiGluThreads / kWarpSize);
   if (hidden % 4 == 0 && aligned16(out) && aligned16(gate_up)) {
-    swiglu_forward_kernel<4><<<grid, kSwiGluThreads, 0, stream_of(ctx)>>>(out, gate_up, rows, hidden);
+    launch<swiglu_forward_kernel<4>>({grid, kSwiGluThreads, 0, stream_of(ctx)}, out, gate_up, rows, hidden);
   } else {
-    swiglu_forward_kernel<1><<<grid, kSwiGluThreads, 0, stream_of(ctx)>>>(out, gate_up, rows, hidden);
+    launch<swiglu_forward_kernel<1>>({grid, kSwiGluThreads, 0, stream_of(ctx)}, out, gate_up, rows, hidden);
   }
   DSA_LAUNCH_CHECK("swiglu_forward_kernel", "rows ", rows, " hidden ", hidden);
 }
@@ -85,11 +85,11 @@ void swiglu_backward(const Context& ctx, float* dgate_up, const float* dout, con
   if (rows == 0 || hidden == 0) return;
   const unsigned grid = grid_for(rows, kSwiGluThreads / kWarpSize);
   if (hidden % 4 == 0 && aligned16(dgate_up) && aligned16(dout) && aligned16(gate_up)) {
-    swiglu_backward_kernel<4><<<grid, kSwiGluThreads, 0, stream_of(ctx)>>>(dgate_up, dout, gate_up, rows, hidden);
+    launch<swiglu_backward_kernel<4>>({grid, kSwiGluThreads, 0, stream_of(ctx)}, dgate_up, dout, gate_up, rows, hidden);
   } else {
-    swiglu_backward_kernel<1><<<grid, kSwiGluThreads, 0, stream_of(ctx)>>>(dgate_up, dout, gate_up, rows, hidden);
+    launch<swiglu_backward_kernel<1>>({grid, kSwiGluThreads, 0, stream_of(ctx)}, dgate_up, dout, gate_up, rows, hidden);
   }
   DSA_LAUNCH_CHECK("swiglu_backward_kernel", "rows ", rows, " hidden ", hidden);
 }
 
-}  // namespace dsa::cuda
+}  // namespace dsa::DSA_CUDA_TWIN

@@ -1,31 +1,27 @@
 // Helpers for CUDA-vs-CPU tests (KERNELS §1): device buffers through the CUDA twin's own memory
-// ops (no CUDA headers here), NaN poisoning (the relative-error metric is test_util.h's). Tests call
-// DSA_REQUIRE_GPU() first: without the CUDA twin or a GPU they skip and say why.
+// ops (no CUDA headers here), NaN poisoning (the relative-error metric is test_util.h's). The twin
+// runs on the GPU when there is one, else on the emulated device (cuda_backend.h): these tests
+// never skip for lack of a GPU. Each test program says once which device it ran on.
 #pragma once
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdio>
 #include <limits>
 #include <vector>
 
-#ifdef DSA_WITH_CUDA
 #include "cuda_backend.h"
-#endif
 #include "test_util.h"
 
 namespace dsa::test {
 
-#ifdef DSA_WITH_CUDA
-#define DSA_REQUIRE_GPU()                                                                    \
-  do {                                                                                       \
-    const ::dsa::cuda::DeviceStatus dsa_gpu = ::dsa::cuda::device_status();                  \
-    if (!dsa_gpu.available) GTEST_SKIP() << "skipped: " << dsa_gpu.description;              \
-  } while (0)
-#else
-#define DSA_REQUIRE_GPU() GTEST_SKIP() << "skipped: this build has no CUDA twin (built without nvcc)"
-#endif
+class CudaDeviceEnvironment : public ::testing::Environment {
+ public:
+  void SetUp() override { std::printf("CUDA twin: %s\n", cuda::description().c_str()); }
+};
+inline const bool kCudaDeviceAnnounced =
+    (::testing::AddGlobalTestEnvironment(new CudaDeviceEnvironment), true);
 
-#ifdef DSA_WITH_CUDA
 // A device array of T that starts as a copy of `host` (or `count` NaNs: poisoned output).
 template <class T>
 class DeviceArray {
@@ -71,6 +67,5 @@ struct GpuContext {
   DeviceArray<float> workspace;
   ops::Context ctx;
 };
-#endif
 
 }  // namespace dsa::test

@@ -19,9 +19,7 @@
 #include "cpu/cpu_ops.h"
 #include "cuda_test_util.h"
 #include "test_util.h"
-#ifdef DSA_WITH_CUDA
 #include "cuda_ops.h"
-#endif
 
 namespace dsa {
 namespace {
@@ -39,7 +37,6 @@ std::ostream& operator<<(std::ostream& os, const AttentionCase& c) {
             << c.head_dim << (c.fused ? "_fused" : "_separate") << "_x" << c.input_scale;
 }
 
-#ifdef DSA_WITH_CUDA
 using test::DeviceArray;
 using test::random_vector;
 using test::relative_error;
@@ -110,7 +107,7 @@ bool bit_identical(const Floats& a, const Floats& b) {
 // Bytes of workspace the CUDA twin asks for this shape (it must hold delta [B, H, T]).
 size_t gpu_workspace_bytes(const ops::AttentionShape& shape) {
   const ops::WorkspaceQuery query{shape, shape.batch * shape.seq, shape.heads * shape.head_dim, 0};
-  const size_t bytes = cuda::attention_workspace(query);
+  const size_t bytes = cuda::workspaces().attention(query);
   EXPECT_GE(bytes, size_t(lse_size(shape)) * sizeof(float)) << "workspace holds delta [B, H, T]";
   return bytes;
 }
@@ -129,7 +126,7 @@ struct ForwardResult {
 ForwardResult gpu_forward(const test::GpuContext& gpu, const DeviceArray<float>& qkv,
                           const QkvLayout& l) {
   DeviceArray<float> out(out_size(l.shape)), lse(lse_size(l.shape));  // NaN-poisoned
-  cuda::attention_forward(gpu.ctx, out.get(), lse.get(), qkv.get() + l.q_offset,
+  cuda::backend().attention_forward(gpu.ctx, out.get(), lse.get(), qkv.get() + l.q_offset,
                           qkv.get() + l.k_offset, qkv.get() + l.v_offset, l.shape);
   return {out.download(), lse.download()};
 }
@@ -139,7 +136,7 @@ Floats gpu_backward(const test::GpuContext& gpu, const DeviceArray<float>& qkv,
                     const DeviceArray<float>& dout, const DeviceArray<float>& out,
                     const DeviceArray<float>& lse, const QkvLayout& l) {
   DeviceArray<float> dqkv(l.size);
-  cuda::attention_backward(gpu.ctx, dqkv.get() + l.q_offset, dqkv.get() + l.k_offset,
+  cuda::backend().attention_backward(gpu.ctx, dqkv.get() + l.q_offset, dqkv.get() + l.k_offset,
                            dqkv.get() + l.v_offset, dout.get(), out.get(), lse.get(),
                            qkv.get() + l.q_offset, qkv.get() + l.k_offset,
                            qkv.get() + l.v_offset, l.shape);
@@ -150,13 +147,10 @@ uint64_t seed_of(const AttentionCase& c) {
   return 7919 * uint64_t(c.seq) + 104729 * uint64_t(c.head_dim) + 31 * uint64_t(c.kv_heads) +
          3 * uint64_t(c.batch) + (c.fused ? 0 : 1) + uint64_t(100 * c.input_scale);
 }
-#endif
 
 class CudaAttention : public ::testing::TestWithParam<AttentionCase> {};
 
 TEST_P(CudaAttention, MatchesCpuTwinAndIsDeterministic) {
-  DSA_REQUIRE_GPU();
-#ifdef DSA_WITH_CUDA
   const AttentionCase c = GetParam();
   const QkvLayout l = make_layout(c);
   const ops::AttentionShape& s = l.shape;
@@ -204,7 +198,6 @@ TEST_P(CudaAttention, MatchesCpuTwinAndIsDeterministic) {
   EXPECT_TRUE(bit_identical(first.lse, second.lse)) << "lse changed between two runs (race?), " << c;
   EXPECT_TRUE(bit_identical(dqkv_first, dqkv_second))
       << "dq/dk/dv changed between two runs (race or atomics?), " << c;
-#endif
 }
 
 INSTANTIATE_TEST_SUITE_P(
@@ -233,8 +226,6 @@ INSTANTIATE_TEST_SUITE_P(
 // Changing keys and values after position `cut` changes no out, lse or dq row at or before it
 // (bit for bit: masked pairs contribute exact zeros), and does change a later row.
 TEST(CudaAttention, Causal) {
-  DSA_REQUIRE_GPU();
-#ifdef DSA_WITH_CUDA
   const AttentionCase c{2, 150, 6, 2, 64};
   const QkvLayout l = make_layout(c);
   const ops::AttentionShape& s = l.shape;
@@ -291,13 +282,10 @@ TEST(CudaAttention, Causal) {
       }
     EXPECT_TRUE(later_row_changed) << "the changed keys after " << cut << " were never read";
   }
-#endif
 }
 
 // Unsupported shapes fail naming the op and the offending value; so does a short workspace.
 TEST(CudaAttention, Errors) {
-  DSA_REQUIRE_GPU();
-#ifdef DSA_WITH_CUDA
   auto expect_error = [](const std::function<void()>& call, const std::vector<std::string>& needles) {
     try {
       call();
@@ -314,11 +302,11 @@ TEST(CudaAttention, Errors) {
     test::GpuContext gpu(1 << 20);
     const std::string dim = "head_dim " + std::to_string(bad_dim);
     expect_error([&] {
-      cuda::attention_forward(gpu.ctx, out.get(), lse.get(), qkv.get() + l.q_offset,
+      cuda::backend().attention_forward(gpu.ctx, out.get(), lse.get(), qkv.get() + l.q_offset,
                               qkv.get() + l.k_offset, qkv.get() + l.v_offset, l.shape);
     }, {"attention_forward", dim});
     expect_error([&] {
-      cuda::attention_backward(gpu.ctx, dqkv.get() + l.q_offset, dqkv.get() + l.k_offset,
+      cuda::backend().attention_backward(gpu.ctx, dqkv.get() + l.q_offset, dqkv.get() + l.k_offset,
                                dqkv.get() + l.v_offset, out.get(), out.get(), lse.get(),
                                qkv.get() + l.q_offset, qkv.get() + l.k_offset,
                                qkv.get() + l.v_offset, l.shape);
@@ -329,7 +317,7 @@ TEST(CudaAttention, Errors) {
     const DeviceArray<float> qkv(Floats(l.size, 1.0f)), out(out_size(l.shape)), lse(lse_size(l.shape));
     test::GpuContext gpu;
     expect_error([&] {
-      cuda::attention_forward(gpu.ctx, out.get(), lse.get(), qkv.get() + l.q_offset,
+      cuda::backend().attention_forward(gpu.ctx, out.get(), lse.get(), qkv.get() + l.q_offset,
                               qkv.get() + l.k_offset, qkv.get() + l.v_offset, l.shape);
     }, {"attention_forward", "kv_heads 4"});
   }
@@ -339,13 +327,12 @@ TEST(CudaAttention, Errors) {
         lse(lse_size(l.shape), 0.0f), dqkv(l.size);
     test::GpuContext gpu(16);
     expect_error([&] {
-      cuda::attention_backward(gpu.ctx, dqkv.get() + l.q_offset, dqkv.get() + l.k_offset,
+      cuda::backend().attention_backward(gpu.ctx, dqkv.get() + l.q_offset, dqkv.get() + l.k_offset,
                                dqkv.get() + l.v_offset, out.get(), out.get(), lse.get(),
                                qkv.get() + l.q_offset, qkv.get() + l.k_offset,
                                qkv.get() + l.v_offset, l.shape);
     }, {"attention_backward", "workspace"});
   }
-#endif
 }
 
 }  // namespace

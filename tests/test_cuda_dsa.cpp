@@ -24,9 +24,7 @@
 #include "cuda_test_util.h"
 #include "index_lists_util.h"
 #include "test_util.h"
-#ifdef DSA_WITH_CUDA
 #include "cuda_ops.h"
-#endif
 
 namespace dsa {
 namespace {
@@ -58,7 +56,6 @@ std::string case_name(const ::testing::TestParamInfo<P>& info) {
   return stream.str();
 }
 
-#ifdef DSA_WITH_CUDA
 using test::DeviceArray;
 using test::random_vector;
 using test::relative_error;
@@ -191,8 +188,8 @@ IndexerRun gpu_indexer(const IndexerLayout& l, const DeviceArray<float>& buf,
   const int64_t seq = l.shape.seq;
   DeviceArray<float> scores(l.shape.batch * seq * seq), grads(l.size);  // NaN-poisoned
   const float* w = weights ? buf.get() + l.w_offset : nullptr;
-  cuda::indexer_forward(gpu.ctx, scores.get(), buf.get(), buf.get() + l.k_offset, w, l.shape);
-  cuda::indexer_backward(gpu.ctx, grads.get(), grads.get() + l.k_offset,
+  cuda::backend().indexer_forward(gpu.ctx, scores.get(), buf.get(), buf.get() + l.k_offset, w, l.shape);
+  cuda::backend().indexer_backward(gpu.ctx, grads.get(), grads.get() + l.k_offset,
                          weights ? grads.get() + l.w_offset : nullptr, dscores.get(), buf.get(),
                          buf.get() + l.k_offset, w, l.shape);
   return {scores.download(), grads.download()};
@@ -240,14 +237,14 @@ SparseRun cpu_sparse(const QkvLayout& l, const Floats& qkv, const Lists& lists, 
 SparseRun gpu_sparse(const QkvLayout& l, const DeviceArray<float>& qkv,
                      const DeviceArray<int32_t>& lists, int64_t width,
                      const DeviceArray<float>& dout, const SparseRun& reference) {
-  test::GpuContext gpu(cuda::sparse_attention_workspace(l.shape, width));
+  test::GpuContext gpu(cuda::workspaces().sparse_attention(l.shape, width));
   DeviceArray<float> out(l.out_size), lse(l.lse_size), grads(l.size);  // NaN-poisoned
   const ops::IndexLists list_view{lists.get(), width};
-  cuda::sparse_attention_forward(gpu.ctx, out.get(), lse.get(), qkv.get(),
+  cuda::backend().sparse_attention_forward(gpu.ctx, out.get(), lse.get(), qkv.get(),
                                  qkv.get() + l.k_offset, qkv.get() + l.v_offset, list_view,
                                  l.shape);
   const DeviceArray<float> out_ref(reference.out), lse_ref(reference.lse);
-  cuda::sparse_attention_backward(gpu.ctx, grads.get(), grads.get() + l.k_offset,
+  cuda::backend().sparse_attention_backward(gpu.ctx, grads.get(), grads.get() + l.k_offset,
                                   grads.get() + l.v_offset, dout.get(), out_ref.get(),
                                   lse_ref.get(), qkv.get(), qkv.get() + l.k_offset,
                                   qkv.get() + l.v_offset, list_view, l.shape);
@@ -286,15 +283,12 @@ Floats sparse_lse(const QkvLayout& l, const Floats& qkv, const Lists& lists, int
                                        {lists.data(), width}, l.shape);
   return lse;
 }
-#endif
 
 // ---- indexer -----------------------------------------------------------------------------------
 
 class CudaIndexer : public ::testing::TestWithParam<IndexerCase> {};
 
 TEST_P(CudaIndexer, MatchesCpuTwinAndIsDeterministic) {
-  DSA_REQUIRE_GPU();
-#ifdef DSA_WITH_CUDA
   const IndexerCase c = GetParam();
   const IndexerLayout l(c);
   const int64_t seq = c.seq, tokens = c.batch * c.seq;
@@ -323,7 +317,6 @@ TEST_P(CudaIndexer, MatchesCpuTwinAndIsDeterministic) {
                  gather(cpu.grads, l.w_offset, stride, c.heads, tokens), "dw " + name.str());
   EXPECT_TRUE(bit_identical(first.scores, second.scores)) << "scores changed between runs";
   EXPECT_TRUE(bit_identical(first.grads, second.grads)) << "gradients changed between runs";
-#endif
 }
 
 INSTANTIATE_TEST_SUITE_P(Shapes, CudaIndexer,
@@ -340,8 +333,6 @@ INSTANTIATE_TEST_SUITE_P(Shapes, CudaIndexer,
 
 // Changing kI after `cut` changes no score row t <= cut, bit for bit.
 TEST(CudaIndexerCausality, LaterKeysChangeNoEarlierScore) {
-  DSA_REQUIRE_GPU();
-#ifdef DSA_WITH_CUDA
   const IndexerCase c{2, 150, 4, 32, true};
   const IndexerLayout l(c);
   const Floats buf = random_vector<float>(l.size, 901), fresh = random_vector<float>(l.size, 902);
@@ -365,12 +356,10 @@ TEST(CudaIndexerCausality, LaterKeysChangeNoEarlierScore) {
             << "score row b=" << b << " t=" << t << " changed; cut " << cut;
       }
   }
-#endif
 }
 
 // ---- top-k -------------------------------------------------------------------------------------
 
-#ifdef DSA_WITH_CUDA
 // Scores with many exact ties: zeros of both signs, a few repeated values, and random ones.
 Floats tied_scores(int64_t batch, int64_t seq, uint64_t seed) {
   const float palette[] = {0.0f, -0.0f, 0.5f, -0.5f, 1.0f, 2.0f, -kInf};
@@ -391,16 +380,13 @@ Lists cpu_topk(const Floats& scores, const ops::TopKShape& shape) {
 }
 
 Lists gpu_topk(const DeviceArray<float>& scores, const ops::TopKShape& shape) {
-  test::GpuContext gpu(cuda::topk_workspace(shape));
+  test::GpuContext gpu(cuda::workspaces().topk(shape));
   DeviceArray<int32_t> lists(shape.batch * shape.seq * shape.k);  // poisoned with -12345
-  cuda::topk_select(gpu.ctx, lists.get(), scores.get(), shape);
+  cuda::backend().topk_select(gpu.ctx, lists.get(), scores.get(), shape);
   return lists.download();
 }
-#endif
 
 TEST(CudaTopK, SelectsTheCpuTwinsListsFromTheSameScores) {
-  DSA_REQUIRE_GPU();
-#ifdef DSA_WITH_CUDA
   struct Case {
     int64_t batch, seq;
   };
@@ -420,12 +406,9 @@ TEST(CudaTopK, SelectsTheCpuTwinsListsFromTheSameScores) {
       }
     }
   }
-#endif
 }
 
 TEST(CudaTopK, AllEqualRowsTakeTheFirstKeys) {
-  DSA_REQUIRE_GPU();
-#ifdef DSA_WITH_CUDA
   const int64_t seq = 100, k = 10;
   Floats scores = causal_random(1, seq, 5);
   for (float& x : scores)
@@ -435,12 +418,9 @@ TEST(CudaTopK, AllEqualRowsTakeTheFirstKeys) {
   for (int64_t t = 0; t < seq; ++t)
     for (int64_t j = 0; j < k; ++j)
       ASSERT_EQ(lists[t * k + j], j <= t ? j : -1) << "row " << t << " slot " << j;
-#endif
 }
 
 TEST(CudaTopK, NanIsAnErrorNamingItsPosition) {
-  DSA_REQUIRE_GPU();
-#ifdef DSA_WITH_CUDA
   const int64_t batch = 2, seq = 40;
   Floats scores = causal_random(batch, seq, 77);
   scores[(1 * seq + 30) * seq + 12] = kNaN;  // batch 1, query 30, key 12
@@ -449,7 +429,6 @@ TEST(CudaTopK, NanIsAnErrorNamingItsPosition) {
   const DeviceArray<float> scores_gpu(scores);
   expect_error([&] { gpu_topk(scores_gpu, {batch, seq, 4}); },
                {"topk_select", "batch 1, query 30, key 12", "NaN"});
-#endif
 }
 
 // ---- sparse attention --------------------------------------------------------------------------
@@ -457,8 +436,6 @@ TEST(CudaTopK, NanIsAnErrorNamingItsPosition) {
 class CudaSparseAttention : public ::testing::TestWithParam<SparseCase> {};
 
 TEST_P(CudaSparseAttention, MatchesCpuTwinAndIsDeterministic) {
-  DSA_REQUIRE_GPU();
-#ifdef DSA_WITH_CUDA
   const SparseCase c = GetParam();
   const QkvLayout l(c);
   const uint64_t seed = 13 * uint64_t(c.seq) + 5 * uint64_t(c.width) + uint64_t(c.head_dim);
@@ -480,7 +457,6 @@ TEST_P(CudaSparseAttention, MatchesCpuTwinAndIsDeterministic) {
   EXPECT_TRUE(bit_identical(first.out, second.out)) << "out changed between runs";
   EXPECT_TRUE(bit_identical(first.lse, second.lse)) << "lse changed between runs";
   EXPECT_TRUE(bit_identical(first.grads, second.grads)) << "dq/dk/dv changed between runs";
-#endif
 }
 
 INSTANTIATE_TEST_SUITE_P(
@@ -497,19 +473,17 @@ INSTANTIATE_TEST_SUITE_P(
 
 // Changing k and v after `cut` changes no out or lse row at or before it, bit for bit.
 TEST(CudaSparseAttentionCausality, LaterKeysChangeNoEarlierRow) {
-  DSA_REQUIRE_GPU();
-#ifdef DSA_WITH_CUDA
   const SparseCase c{2, 120, 4, 2, 32, 24, false, false};
   const QkvLayout l(c);
   const ops::AttentionShape& s = l.shape;
   const Floats qkv = random_vector<float>(l.size, 601), fresh = random_vector<float>(l.size, 602);
   const Lists lists = random_lists(c.batch, c.seq, c.width, 603, false);
   const DeviceArray<int32_t> lists_gpu(lists);
-  test::GpuContext gpu(cuda::sparse_attention_workspace(s, c.width));
+  test::GpuContext gpu(cuda::workspaces().sparse_attention(s, c.width));
   auto forward = [&](const Floats& input) {
     const DeviceArray<float> qkv_gpu(input);
     DeviceArray<float> out(l.out_size), lse(l.lse_size);
-    cuda::sparse_attention_forward(gpu.ctx, out.get(), lse.get(), qkv_gpu.get(),
+    cuda::backend().sparse_attention_forward(gpu.ctx, out.get(), lse.get(), qkv_gpu.get(),
                                    qkv_gpu.get() + l.k_offset, qkv_gpu.get() + l.v_offset,
                                    {lists_gpu.get(), c.width}, s);
     return std::make_pair(out.download(), lse.download());
@@ -536,18 +510,15 @@ TEST(CudaSparseAttentionCausality, LaterKeysChangeNoEarlierRow) {
         }
       }
   }
-#endif
 }
 
 TEST(CudaSparseAttentionErrors, RejectsListsThatBreakTheRules) {
-  DSA_REQUIRE_GPU();
-#ifdef DSA_WITH_CUDA
   const int64_t width = 4;
   const QkvLayout l(2, 12, 2, 1, 16);
   const DeviceArray<float> qkv(random_vector<float>(l.size, 41));
   const DeviceArray<float> dout(random_vector<float>(l.out_size, 42));
   DeviceArray<float> out(l.out_size), lse(l.lse_size), grads(l.size);
-  test::GpuContext gpu(cuda::sparse_attention_workspace(l.shape, width));
+  test::GpuContext gpu(cuda::workspaces().sparse_attention(l.shape, width));
   const Lists good = random_lists(2, 12, width, 43, false);
   struct Bad {
     int32_t a, b, c, d;
@@ -565,18 +536,17 @@ TEST(CudaSparseAttentionErrors, RejectsListsThatBreakTheRules) {
     const DeviceArray<int32_t> lists_gpu(lists);
     const ops::IndexLists view{lists_gpu.get(), width};
     expect_error([&] {
-      cuda::sparse_attention_forward(gpu.ctx, out.get(), lse.get(), qkv.get(),
+      cuda::backend().sparse_attention_forward(gpu.ctx, out.get(), lse.get(), qkv.get(),
                                      qkv.get() + l.k_offset, qkv.get() + l.v_offset, view,
                                      l.shape);
     }, {"sparse_attention_forward", "batch 1, query 7", bad.why});
     expect_error([&] {
-      cuda::sparse_attention_backward(gpu.ctx, grads.get(), grads.get() + l.k_offset,
+      cuda::backend().sparse_attention_backward(gpu.ctx, grads.get(), grads.get() + l.k_offset,
                                       grads.get() + l.v_offset, dout.get(), dout.get(),
                                       lse.get(), qkv.get(), qkv.get() + l.k_offset,
                                       qkv.get() + l.v_offset, view, l.shape);
     }, {"sparse_attention_backward", "batch 1, query 7", bad.why});
   }
-#endif
 }
 
 // ---- indexer loss and attention target ---------------------------------------------------------
@@ -592,8 +562,6 @@ std::ostream& operator<<(std::ostream& os, const LossCase& c) {
 class CudaIndexerLoss : public ::testing::TestWithParam<LossCase> {};
 
 TEST_P(CudaIndexerLoss, MatchesCpuTwinAndIsDeterministic) {
-  DSA_REQUIRE_GPU();
-#ifdef DSA_WITH_CUDA
   const LossCase c = GetParam();
   const QkvLayout l(c.batch, c.seq, c.heads, c.kv_heads, c.head_dim);
   const ops::AttentionShape& s = l.shape;
@@ -612,10 +580,10 @@ TEST_P(CudaIndexerLoss, MatchesCpuTwinAndIsDeterministic) {
 
   const DeviceArray<float> qkv_gpu(qkv), scores_gpu(scores), lse_gpu(lse);
   const DeviceArray<int32_t> lists_gpu(c.width == 0 ? Lists{0} : lists);
-  test::GpuContext gpu(cuda::indexer_loss_workspace(s, c.width));
+  test::GpuContext gpu(cuda::workspaces().indexer_loss(s, c.width));
   auto run = [&](Floats& dscores, Floats& row_loss) {
     DeviceArray<float> dscores_gpu(square), row_loss_gpu(rows);  // NaN-poisoned
-    const double loss = cuda::indexer_loss(
+    const double loss = cuda::backend().indexer_loss(
         gpu.ctx, dscores_gpu.get(), row_loss_gpu.get(), scores_gpu.get(), qkv_gpu.get(),
         qkv_gpu.get() + l.k_offset, lse_gpu.get(),
         {c.width == 0 ? nullptr : lists_gpu.get(), c.width}, s);
@@ -642,11 +610,10 @@ TEST_P(CudaIndexerLoss, MatchesCpuTwinAndIsDeterministic) {
     cpu::attention_target<float>(cpu_ctx.ctx, target_cpu.data(), qkv.data(),
                                  qkv.data() + l.k_offset, lse.data(), s);
     DeviceArray<float> target_gpu(square);
-    cuda::attention_target(gpu.ctx, target_gpu.get(), qkv_gpu.get(), qkv_gpu.get() + l.k_offset,
+    cuda::backend().attention_target(gpu.ctx, target_gpu.get(), qkv_gpu.get(), qkv_gpu.get() + l.k_offset,
                            lse_gpu.get(), s);
     expect_close(target_gpu.download(), target_cpu, "attention_target " + name.str());
   }
-#endif
 }
 
 INSTANTIATE_TEST_SUITE_P(Shapes, CudaIndexerLoss,
@@ -661,8 +628,6 @@ INSTANTIATE_TEST_SUITE_P(Shapes, CudaIndexerLoss,
                          case_name<LossCase>);
 
 TEST(CudaIndexerLossErrors, RejectsBadDomainLists) {
-  DSA_REQUIRE_GPU();
-#ifdef DSA_WITH_CUDA
   const int64_t width = 3, seq = 10;
   const QkvLayout l(1, seq, 2, 1, 16);
   Lists lists(seq * width, -1);  // row t holds 0 .. min(t, 2)
@@ -673,18 +638,15 @@ TEST(CudaIndexerLossErrors, RejectsBadDomainLists) {
   const DeviceArray<float> qkv(random_vector<float>(l.size, 51)), scores(causal_random(1, seq, 52));
   const DeviceArray<float> lse(l.lse_size, 0.0f);
   DeviceArray<float> dscores(seq * seq);
-  test::GpuContext gpu(cuda::indexer_loss_workspace(l.shape, width));
+  test::GpuContext gpu(cuda::workspaces().indexer_loss(l.shape, width));
   expect_error([&] {
-    cuda::indexer_loss(gpu.ctx, dscores.get(), nullptr, scores.get(), qkv.get(),
+    cuda::backend().indexer_loss(gpu.ctx, dscores.get(), nullptr, scores.get(), qkv.get(),
                        qkv.get() + l.k_offset, lse.get(), {lists_gpu.get(), width}, l.shape);
   }, {"indexer_loss", "batch 0, query 5, slot 2", "future"});
-#endif
 }
 
 // The backend table carries every DSA op, and its workspace covers the DSA calls.
 TEST(CudaDsaTable, FillsEveryDsaOpAndSizesTheirWorkspace) {
-  DSA_REQUIRE_GPU();
-#ifdef DSA_WITH_CUDA
   const ops::Backend<float>& table = cuda::backend();
   EXPECT_NE(table.indexer_forward, nullptr);
   EXPECT_NE(table.indexer_backward, nullptr);
@@ -698,10 +660,9 @@ TEST(CudaDsaTable, FillsEveryDsaOpAndSizesTheirWorkspace) {
   query.indexer = {4, 256, 4, 64, 4 * 64 + 64 + 4, 4 * 64 + 64 + 4, 4 * 64 + 64 + 4};
   query.list_width = 64;
   const size_t bytes = table.workspace_bytes(query, sizeof(float));
-  EXPECT_GE(bytes, cuda::sparse_attention_workspace(l.shape, 64));
-  EXPECT_GE(bytes, cuda::indexer_loss_workspace(l.shape, 0));
-  EXPECT_GE(bytes, cuda::topk_workspace({4, 256, 64}));
-#endif
+  EXPECT_GE(bytes, cuda::workspaces().sparse_attention(l.shape, 64));
+  EXPECT_GE(bytes, cuda::workspaces().indexer_loss(l.shape, 0));
+  EXPECT_GE(bytes, cuda::workspaces().topk({4, 256, 64}));
 }
 
 }  // namespace

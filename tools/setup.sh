@@ -8,6 +8,7 @@ packages=(
   cmake g++ make              # the build
   libyaml-cpp-dev             # configs
   libgtest-dev                # tests
+  libboost-context-dev        # the emulated GPU's fibers (cuda/emu/)
   libopenblas-openmp-dev      # CPU GEMMs: the OpenMP build, one thread pool with our ops (DESIGN §7)
   bible-kjv                   # the default corpus
 )

@@ -27,9 +27,8 @@
 #include "cpu/cpu_ops.h"
 #include "ops/backend.h"
 
-#ifdef DSA_WITH_CUDA
 #include "cuda_backend.h"
-#endif
+#include "train/session.h"
 
 namespace dsa::cli {
 
@@ -39,31 +38,18 @@ constexpr int64_t kHeads = 8, kHeadDim = 64;
 constexpr int64_t kIndexerHeads = 4, kIndexerDim = 64;  // the separately timed indexer: HI, dI
 constexpr int64_t kGpuDefaultReps = 5;                  // GPU rows without --attention-reps
 
-// The backend table the rows run through (like train.device: auto = the GPU when the build has
-// the CUDA twin and one is present).
+// The backend table the rows run through: train::choose_backend, the one device chooser (auto =
+// the GPU when there is one). On the emulated device the rows time the emulator, as on a CPU.
 struct DeviceChoice {
   const ops::Backend<float>* backend;
-  bool gpu;
+  bool gpu;  // a real GPU: median timing, device ceilings, the PyTorch peer on CUDA
   std::string description;
 };
 
 DeviceChoice choose_device(const std::string& device) {
-  DSA_CHECK(device == "auto" || device == "cpu" || device == "cuda",
-            "bench --attention: --device takes auto, cpu or cuda (got '", device, "')");
-  const ops::Backend<float>* cpu_twin = &cpu::backend<float>();
-  if (device == "cpu") return {cpu_twin, false, "CPU twin (--device cpu)"};
-#ifdef DSA_WITH_CUDA
-  const cuda::DeviceStatus gpu = cuda::device_status();
-  if (device == "cuda" || gpu.available) {
-    DSA_CHECK(gpu.available, "bench --attention --device cuda: ", gpu.description, "; use --device auto or cpu");
-    return {&cuda::backend(), true, "CUDA twin on GPU " + gpu.description};
-  }
-  return {cpu_twin, false, "CPU twin (--device auto: " + gpu.description + ")"};
-#else
-  DSA_CHECK(device != "cuda", "bench --attention --device cuda: this build has no CUDA twin (built without nvcc: "
-            "tools/build.sh cuda on a machine with the CUDA toolkit); allowed here: --device auto or cpu");
-  return {cpu_twin, false, "CPU twin (--device " + device + ": this build has no CUDA twin)"};
-#endif
+  const train::BackendChoice choice = train::choose_backend(device, false, "bench --attention --device");
+  const bool cuda_twin = choice.backend->device == ops::Device::cuda;
+  return {choice.backend, cuda_twin && !cuda::runs_emulated(), choice.reason};
 }
 
 // One allocation in the backend's memory (device memory for the CUDA twin), released at scope end.
@@ -234,13 +220,13 @@ int bench_attention(const ParsedOptions& options) {
               "  vs_torch = PyTorch (fwd+bwd) / dsatrain (fwd+bwd): > 1 means dsatrain is faster\n");
   double copy = 0;
   if (gpu) {
-#ifdef DSA_WITH_CUDA
     const cuda::Ceilings ceilings = cuda::measure_ceilings();
     copy = 1e3 * ceilings.copy_tb_per_s;
     std::printf("copy bandwidth: %.1f GB/s (device-to-device cudaMemcpy of 2 GiB, bytes read + written, median of 10; %s)\n",
                 copy, ceilings.device.c_str());
-#endif
   } else {
+    if (be.device == ops::Device::cuda)
+      std::printf("note: the emulated device times the emulator on this CPU, not a GPU (speed is not emulated)\n");
     copy = copy_gb_per_s(4);
     std::printf("copy bandwidth: %.1f GB/s (memcpy of 512 MiB, bytes read + written, best of 4)\n", copy);
   }

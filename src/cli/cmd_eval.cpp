@@ -19,7 +19,8 @@ static const CommandSpec kEval{
     {{"checkpoint", "FILE", "", "checkpoint (runs/<name>/step_<n>.ckpt)", true},
      {"set", "KEY=VALUE", "", "override a key of the embedded config (data.*, train.*)", false, true},
      {"windows", "N", "0", "evaluate the first N windows of seq_len tokens; 0 = the whole split"},
-     {"dump-logits", "FILE", "", "also write the first window's inputs [1, T] and logits [1, T, V] (F32) as safetensors"}}};
+     {"dump-logits", "FILE", "", "also write the first window's inputs [1, T] and logits [1, T, V] (F32) as safetensors"},
+     device_option("which twin runs the model")}};
 
 // The first validation window through the model, written for outside comparisons
 // (tools/hf_check.py compares them with transformers' LlamaForCausalLM).
@@ -42,7 +43,9 @@ int run_eval(const Args& args) {
   const ParsedOptions options = parse_options(kEval, args);
   if (options.help) return std::printf("%s", help_text(kEval).c_str()), 0;
   const std::string path = options.get("checkpoint");
-  train::LoadedModel loaded = train::load_model(path, *train::choose_backend("auto").backend, 0);
+  const train::BackendChoice device = train::choose_backend(options.get("device"), false, "eval --device");
+  std::printf("device: %s (%s)\n", device.backend->name, device.reason.c_str());
+  train::LoadedModel loaded = train::load_model(path, *device.backend, 0);
   const config::Config cfg = config::parse(config::to_yaml(loaded.config), path + " (embedded config)", options.all("set"));
   const train::TrainingData data = train::load_training_data(cfg);
   const int64_t batch = loaded.config.train.batch_size;

@@ -23,7 +23,8 @@ static const CommandSpec kSample{
      {"temperature", "T", "0.8", "softmax temperature; 0 = greedy"},
      {"top-p", "P", "0.95", "nucleus sampling mass; 1 = off"},
      {"seed", "N", "1", "sampling seed (same seed, same text)"},
-     {"tokenizer", "FILE", "", "tokenizer file; default: the one of the checkpoint's data.dir; none = ids"}}};
+     {"tokenizer", "FILE", "", "tokenizer file; default: the one of the checkpoint's data.dir; none = ids"},
+     device_option("which twin runs the model")}};
 
 static std::vector<int32_t> parse_ids(const std::string& text) {
   std::vector<int32_t> ids;
@@ -41,7 +42,10 @@ int run_sample(const Args& args) {
   const ParsedOptions options = parse_options(kSample, args);
   if (options.help) return std::printf("%s", help_text(kSample).c_str()), 0;
   const std::string path = options.get("checkpoint");
-  train::LoadedModel loaded = train::load_model(path, *train::choose_backend("auto").backend, 1);
+  const train::BackendChoice device = train::choose_backend(options.get("device"), false, "sample --device");
+  if (device.backend->device != ops::Device::cpu)  // stdout is the sample alone
+    std::fprintf(stderr, "device: %s (%s)\n", device.backend->name, device.reason.c_str());
+  train::LoadedModel loaded = train::load_model(path, *device.backend, 1);
   std::string tokenizer_file = options.get("tokenizer");
   if (tokenizer_file.empty()) tokenizer_file = train::tokenizer_path(loaded.config.data);
   const bool have_tokenizer = tokenizer_file != "none" && file_exists(tokenizer_file);

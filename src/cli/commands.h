@@ -14,5 +14,6 @@ int run_prepare(const Args& args);
 int run_export(const Args& args);
 int run_import(const Args& args);
 int run_bench(const Args& args);
+int run_devices(const Args& args);
 
 }  // namespace dsa::cli

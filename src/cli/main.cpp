@@ -1,4 +1,4 @@
-// dsatrain: train | eval | sample | prepare | export | import | bench
+// dsatrain: train | eval | sample | prepare | export | import | bench | devices
 // Every failure is a dsa::Error with a message naming what is wrong; it is printed here and the
 // process exits with status 1 (2 for a usage error).
 #include <cstdio>
@@ -25,6 +25,7 @@ const Command kCommands[] = {
     {"export", dsa::cli::run_export, "write a checkpoint as Hugging Face Llama safetensors"},
     {"import", dsa::cli::run_import, "read a Hugging Face Llama export back into a checkpoint"},
     {"bench", dsa::cli::run_bench, "measure training-step throughput and machine ceilings"},
+    {"devices", dsa::cli::run_devices, "show the CPU, the GPU, and where the CUDA twin runs"},
 };
 
 void print_usage() {

@@ -37,6 +37,12 @@ class ParsedOptions {
   std::map<std::string, std::string> defaults_;
 };
 
+// --device of eval, sample and bench --attention: the values of train.device (train::choose_backend).
+inline OptionSpec device_option(const std::string& what) {
+  return {"device", "auto|cpu|cuda", "auto",
+          what + "; auto = the GPU when there is one, else the CPU; cuda without a GPU = the emulated GPU (slow)"};
+}
+
 // Parses "--name value", "--name=value" and flags. Errors (dsa::Error) name the command and the
 // option: unknown options suggest the nearest valid one.
 ParsedOptions parse_options(const CommandSpec& spec, const std::vector<std::string>& args);

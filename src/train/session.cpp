@@ -5,27 +5,22 @@
 #include "train/lr_schedule.h"
 #include "cpu/blas_info.h"
 #include "cpu/cpu_ops.h"
-#ifdef DSA_WITH_CUDA
 #include "cuda_backend.h"
-#endif
 
 namespace dsa::train {
 
-BackendChoice choose_backend(const std::string& device, bool profiled) {
+BackendChoice choose_backend(const std::string& device, bool profiled, const std::string& option) {
+  // "train.device = cuda", "bench --attention --device cuda"
+  const std::string said = option + (option.find("--") == std::string::npos ? " = " : " ") + device;
+  DSA_CHECK(device == "auto" || device == "cpu" || device == "cuda", said, ": allowed values are auto, cpu, cuda");
   const ops::Backend<float>* cpu_twin = profiled ? &cpu::profiled_backend<float>() : &cpu::backend<float>();
-  if (device == "cpu") return {cpu_twin, "train.device = cpu"};
-#ifdef DSA_WITH_CUDA
-  const cuda::DeviceStatus gpu = cuda::device_status();
-  if (device == "cuda" || gpu.available) {
-    DSA_CHECK(gpu.available, "train.device = cuda: ", gpu.description, "; use auto or cpu");
-    return {profiled ? &cuda::profiled_backend() : &cuda::backend(), "GPU " + gpu.description};
-  }
-  return {cpu_twin, "train.device = auto: " + gpu.description + ", using the CPU"};
-#else
-  DSA_CHECK(device != "cuda", "train.device = cuda, but this build has no CUDA twin (built "
-            "without nvcc: tools/build.sh cuda on a machine with the CUDA toolkit); allowed here: auto, cpu");
-  return {cpu_twin, "train.device = auto: this build has no CUDA twin, using the CPU"};
-#endif
+  if (device == "cpu") return {cpu_twin, said};
+  if (device == "auto" && (!cuda::device_status().available || cuda::runs_emulated()))
+    return {cpu_twin, said + ": " + cuda::device_status().description +
+                          ", using the CPU (the emulated GPU runs only when asked for: " + option +
+                          (option.find("--") == std::string::npos ? " = cuda)" : " cuda)")};
+  const ops::Backend<float>* cuda_twin = profiled ? &cuda::profiled_backend() : &cuda::backend();
+  return {cuda_twin, said + ": " + cuda::description()};
 }
 
 model::AttentionMode stage_mode(const config::StageConfig& stage) {
@@ -53,9 +48,7 @@ Session::Session(const config::Config& config, const ops::Backend<float>& backen
                  dist::Communicator& comm)
     : cfg_(config), comm_(comm) {
   cpu::set_cpu_threads(cfg_.train.threads);
-#ifdef DSA_WITH_CUDA
   if (backend.device == ops::Device::cuda) cuda::set_tf32(cfg_.train.tf32);
-#endif
   // L_I's gradient is a per-rank mean (ops/indexer_loss.h): summing it over ranks would scale the
   // indexer's step by the world size. One rank until the communicator averages that group.
   DSA_CHECK(comm_.world_size() == 1 || !cfg_.has_indexer(), "the warmup and sparse stages run on "

@@ -13,14 +13,17 @@
 
 namespace dsa::train {
 
-// Picks the backend for train.device (auto|cpu|cuda); `reason` says why (printed at start).
-// auto takes the GPU when the build has the CUDA twin and a usable GPU is present. `profiled`
-// wraps every op in a timing scope (bench --profile).
+// The one device chooser (train.device, and --device of bench, eval and sample): auto | cpu |
+// cuda. auto takes the CUDA twin only on a GPU — never the emulated device, and it says so; cuda
+// takes the CUDA twin on the GPU when there is one, else on the emulated device (cuda_backend.h).
+// `reason` says which and why (printed at start); `option` names the setting in messages.
+// `profiled` wraps every op in a timing scope (bench --profile).
 struct BackendChoice {
   const ops::Backend<float>* backend;
   std::string reason;
 };
-BackendChoice choose_backend(const std::string& device, bool profiled = false);
+BackendChoice choose_backend(const std::string& device, bool profiled = false,
+                             const std::string& option = "train.device");
 
 struct StepResult {
   double loss = 0;                     // mean token loss of the batch

@@ -1,0 +1,68 @@
+// The device chooser of the CUDA twin (cuda_backend.h): the GPU build when there is a GPU, the
+// emulated build otherwise (or when DSA_CUDA_EMULATE=1).
+#include "cuda_backend.h"
+
+#include <cstdlib>
+#include <cstring>
+
+#include "core/error.h"
+
+namespace dsa::cuda {
+
+namespace {
+
+const TwinApi* hardware_twin() {
+#ifdef DSA_WITH_CUDA_HARDWARE
+  return &cuda_hw::twin_api();
+#else
+  return nullptr;
+#endif
+}
+
+bool emulation_requested() {
+  const char* value = std::getenv("DSA_CUDA_EMULATE");
+  return value != nullptr && std::strcmp(value, "1") == 0;
+}
+
+const TwinApi& twin() {
+  static const TwinApi* chosen = [] {
+    if (!emulation_requested() && device_status().available) return hardware_twin();
+    return &cuda_emu::twin_api();
+  }();
+  return *chosen;
+}
+
+}  // namespace
+
+DeviceStatus device_status() {
+  static const DeviceStatus status = [] {
+    const TwinApi* hardware = hardware_twin();
+    if (hardware == nullptr)
+      return DeviceStatus{false, "no GPU support in this build (built without nvcc: tools/build.sh cuda on a machine "
+                                 "with the CUDA toolkit)"};
+    return hardware->device_status();
+  }();
+  return status;
+}
+
+bool runs_emulated() { return &twin() != hardware_twin(); }
+
+std::string description() {
+  if (!runs_emulated()) return "GPU " + device_status().description;
+  const std::string why = emulation_requested() ? "DSA_CUDA_EMULATE=1" : device_status().description;
+  return "emulated device (cuda/emu: the CUDA kernels run as C++ on the CPU, for testing; " + why + ")";
+}
+
+const ops::Backend<float>& backend() { return twin().backend(); }
+const ops::Backend<float>& profiled_backend() { return twin().profiled_backend(); }
+void set_tf32(bool enabled) { twin().set_tf32(enabled); }
+size_t allocated_bytes() { return twin().allocated_bytes(); }
+
+Ceilings measure_ceilings() {
+  DSA_CHECK(!runs_emulated(), "the GPU's ceilings: speed is not emulated (", description(), ")");
+  return twin().measure_ceilings();
+}
+
+const Workspaces& workspaces() { return twin().workspaces; }
+
+}  // namespace dsa::cuda
