@@ -318,6 +318,28 @@ TEST(CudaEmu, ReportsARaceBetweenBlocks) {
   EXPECT_EQ(seen.download(), std::vector<int>(16, 1));
 }
 
+// ---- __launch_bounds__ -----------------------------------------------------------------------------------
+
+constexpr int kBoundedThreads = 128;
+
+__global__ void __launch_bounds__(kBoundedThreads)
+    bounded_scale(float* x, int n) {
+  const int i = int(blockIdx.x * blockDim.x + threadIdx.x);
+  if (i < n) x[i] *= 2.0f;
+}
+
+TEST(CudaEmu, ReportsALaunchOverTheKernelsLaunchBounds) {
+  Device<float> x(256, 1.0f);
+  launch<bounded_scale>({1, 256}, x.get(), 256);
+  const std::string bug = launch_result();
+  EXPECT_TRUE(contains(bug, "cudaErrorLaunchOutOfResources")) << bug;
+  EXPECT_TRUE(contains(bug, "bounded_scale")) << bug;
+  EXPECT_TRUE(contains(bug, "more than the kernel's __launch_bounds__(128) in test_cuda_emu.cpp")) << bug;
+  launch<bounded_scale>({2, kBoundedThreads}, x.get(), 256);
+  ASSERT_EQ(launch_result(), "");
+  EXPECT_EQ(x.download()[255], 2.0f);
+}
+
 // ---- CUDA semantics the emulator implements --------------------------------------------------------------
 
 // Per lane: every shuffle form, with the full warp and with width 8; votes.
@@ -550,3 +572,7 @@ TEST(CudaEmu, OneOrderAloneMissesWhatBothOrdersCatch) {
 
 }  // namespace
 }  // namespace dsa::DSA_CUDA_TWIN
+
+// The launch bounds of the kernels above, read from this file by the build (a C++ compiler does
+// not see __launch_bounds__; cuda/emu/launch_bounds.cmake).
+#include "test_cuda_emu.launch_bounds.inc"

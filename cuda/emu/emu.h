@@ -4,6 +4,9 @@
 // namespace dsa::emu; platform.cuh brings it into the emulated twin's namespace. docs/gpu.md
 // says what the emulator verifies and what only a GPU can.
 #pragma once
+#if defined(__HOST_DEFINES_H__) || defined(__CUDA_RUNTIME_H__) || defined(__CUDACC__)
+#error "the emulated build must not see the CUDA toolkit's headers (host_defines.h makes __shared__ nothing)"
+#endif
 #include "bf16.h"
 #include "cub.h"
 #include "cublas.h"

@@ -151,6 +151,18 @@ Engine& engine() {
 
 thread_local Run* t_run = nullptr;
 
+struct LaunchBound {
+  int max_threads;
+  std::string source;
+};
+// By kernel name (without template arguments); filled during static initialisation.
+std::unordered_map<std::string, LaunchBound>& launch_bounds() {
+  static std::unordered_map<std::string, LaunchBound> bounds;
+  return bounds;
+}
+
+std::string_view base_name(std::string_view kernel) { return kernel.substr(0, kernel.find('<')); }
+
 // ---- descriptions -----------------------------------------------------------------------------------
 
 std::string text(uint3 v) { return cat("(", v.x, ",", v.y, ",", v.z, ")"); }
@@ -517,6 +529,11 @@ std::optional<Failure> check_configuration(const LaunchRequest& r, const KernelR
     return Failure{cudaErrorInvalidValue, cat(kernel.static_shared, " bytes of static and ", r.dynamic_shared,
                                               " bytes of dynamic shared memory exceed the ", limit,
                                               " a block of this kernel may have")};
+  const auto bound = launch_bounds().find(std::string(base_name(r.kernel_name)));
+  if (bound != launch_bounds().end() && threads > uint64_t(bound->second.max_threads))
+    return Failure{cudaErrorLaunchOutOfResources,
+                   cat("block ", text(b), " has ", threads, " threads, more than the kernel's __launch_bounds__(",
+                       bound->second.max_threads, ") in ", bound->second.source)};
   if (!stream_is_valid(r.stream))
     return Failure{cudaErrorInvalidResourceHandle, "the stream is not a live stream (destroyed, or never created)"};
   return std::nullopt;
@@ -836,6 +853,18 @@ cudaError_t execute_launch(const LaunchRequest& r) {
   if (std::optional<Failure> bad = run_once(r, layout, kernel, true)) return report(r, *bad);
   if (std::optional<Failure> bad = compare_schedules(r)) return report(r, *bad);
   return cudaSuccess;
+}
+
+bool register_launch_bound(const char* kernel, int max_threads, const char* source) {
+  auto [it, added] = launch_bounds().emplace(kernel, LaunchBound{max_threads, source});
+  if (!added && it->second.max_threads != max_threads) {
+    std::fprintf(stderr,
+                 "dsatrain emulated GPU: two kernels named %s, in %s with __launch_bounds__(%d) and in %s with "
+                 "__launch_bounds__(%d): kernel names must be unique for the emulator's launch check\n",
+                 kernel, it->second.source.c_str(), it->second.max_threads, source, max_threads);
+    std::abort();
+  }
+  return true;
 }
 
 cudaError_t set_max_dynamic_shared(const void* kernel, int bytes) {

@@ -86,6 +86,12 @@ struct LaunchRequest {
 // results — are recorded as the runtime's last error with a message naming the kernel.
 cudaError_t execute_launch(const LaunchRequest& request);
 
+// A kernel's __launch_bounds__ (its most threads per block), registered by name at start-up from
+// code that cuda/emu/launch_bounds.cmake generates out of the kernel's source (a C++ compiler
+// never sees the attribute). A launch with more threads is refused, as on the hardware. Kernel
+// names must be unique across the twin: a second registration with another bound aborts.
+bool register_launch_bound(const char* kernel, int max_threads, const char* source);
+
 // Kernel attributes (cudaFuncSetAttribute / cudaFuncGetAttributes).
 cudaError_t set_max_dynamic_shared(const void* kernel, int bytes);
 cudaFuncAttributes kernel_attributes(const void* kernel);
