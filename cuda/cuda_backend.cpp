@@ -1,5 +1,5 @@
 // The device chooser of the CUDA twin (cuda_backend.h): the GPU build when there is a GPU, the
-// emulated build otherwise (or when DSA_CUDA_EMULATE=1).
+// emulated build otherwise; DSA_CUDA_DEVICE=gpu|emulated forces one.
 #include "cuda_backend.h"
 
 #include <cstdlib>
@@ -19,15 +19,24 @@ const TwinApi* hardware_twin() {
 #endif
 }
 
-bool emulation_requested() {
-  const char* value = std::getenv("DSA_CUDA_EMULATE");
-  return value != nullptr && std::strcmp(value, "1") == 0;
+// DSA_CUDA_DEVICE: auto (or unset) = the GPU when there is one, else the emulated device; gpu =
+// the GPU or an error (tools/gpu_check.sh sets it: a GPU check must not pass on the emulator);
+// emulated = the emulated device even on a GPU machine.
+std::string requested_device() {
+  const char* value = std::getenv("DSA_CUDA_DEVICE");
+  const std::string device = value == nullptr || *value == '\0' ? "auto" : value;
+  DSA_CHECK(device == "auto" || device == "gpu" || device == "emulated", "DSA_CUDA_DEVICE='", device,
+            "' (environment): allowed values are auto, gpu, emulated");
+  return device;
 }
 
 const TwinApi& twin() {
   static const TwinApi* chosen = [] {
-    if (!emulation_requested() && device_status().available) return hardware_twin();
-    return &cuda_emu::twin_api();
+    const std::string device = requested_device();
+    if (device == "emulated") return &cuda_emu::twin_api();
+    const bool gpu = device_status().available;
+    DSA_CHECK(gpu || device != "gpu", "DSA_CUDA_DEVICE=gpu: ", device_status().description);
+    return gpu ? hardware_twin() : &cuda_emu::twin_api();
   }();
   return *chosen;
 }
@@ -49,7 +58,8 @@ bool runs_emulated() { return &twin() != hardware_twin(); }
 
 std::string description() {
   if (!runs_emulated()) return "GPU " + device_status().description;
-  const std::string why = emulation_requested() ? "DSA_CUDA_EMULATE=1" : device_status().description;
+  const std::string why =
+      requested_device() == "emulated" ? "DSA_CUDA_DEVICE=emulated" : device_status().description;
   return "emulated device (cuda/emu: the CUDA kernels run as C++ on the CPU, for testing; " + why + ")";
 }
 

@@ -25,7 +25,8 @@ DeviceStatus device_status();
 // Where the CUDA twin runs when asked for (train.device=cuda, --device cuda, the CUDA tests): on
 // the GPU when device_status() has one, otherwise on the emulated device — the same kernels as
 // C++ on the CPU, thousands of times slower, checking barriers, warp collectives, bounds and
-// schedule races. DSA_CUDA_EMULATE=1 picks the emulated device even where a GPU is present.
+// schedule races. The environment variable DSA_CUDA_DEVICE=emulated picks the emulated device
+// even where a GPU is present; DSA_CUDA_DEVICE=gpu makes "no GPU" an error instead.
 bool runs_emulated();
 // One line: the device the twin runs on, and why ("emulated device ...: no GPU (...)").
 std::string description();

@@ -165,6 +165,9 @@ for d in /usr/local/nvidia/lib64 /usr/local/nvidia/lib; do [[ -d "$d" ]] && ld_d
 DSA_LD_PATH=$(IFS=:; echo "${ld_dirs[*]}")${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 say "LD_LIBRARY_PATH for our binaries: $DSA_LD_PATH"
 BIN=$(realpath -m "$BUNDLE/bin")
+# The CUDA twin must run on the GPU here: without this, a machine whose GPU is unusable would run
+# the CUDA tests on the emulated device (cuda/emu) and pass them (docs/gpu.md).
+export DSA_CUDA_DEVICE=gpu
 RUNBIN=(env LD_LIBRARY_PATH="$DSA_LD_PATH")
 command -v stdbuf >/dev/null && RUNBIN+=(stdbuf -oL -eL)   # line-buffered: a killed step keeps its output
 TOOLENV=(env LD_LIBRARY_PATH="$DSA_LD_PATH")
