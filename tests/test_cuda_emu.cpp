@@ -168,22 +168,60 @@ TEST(CudaEmu, ReportsAnOutOfBoundsWrite) {
   EXPECT_EQ(y.download()[99], 200.0f);
 }
 
-// A write a page past the end of a 4 KiB allocation lands in its trailing guard page: caught by the
-// fault handler, reported, and the process goes on.
-__global__ void write_far_past_the_end(float* x, int n) {
-  if (threadIdx.x == 0) x[n + 1024] = 1.0f;
+// The first byte past an allocation whose size is a multiple of 256 is a guard page: an access
+// there (a write or a read) is caught by the fault handler, reported, and the process goes on.
+__global__ void write_at_the_end(float* x, int n) {
+  if (threadIdx.x == 0) x[n] = 1.0f;
 }
 
-TEST(CudaEmu, ReportsAWriteIntoTheGuardPage) {
-  Device<float> x(1024, 0.0f);
-  launch<write_far_past_the_end>({1, 32}, x.get(), 1024);
-  const std::string bug = launch_result();
-  EXPECT_TRUE(contains(bug, "write_far_past_the_end")) << bug;
-  EXPECT_TRUE(contains(bug, "out-of-bounds write by block (0,0,0) thread (0,0,0)")) << bug;
-  EXPECT_TRUE(contains(bug, "4096 bytes past the end")) << bug;
+__global__ void read_at_the_end(float* out, const float* x, int n) {
+  if (threadIdx.x == 0) *out = x[n];
+}
+
+TEST(CudaEmu, ReportsAccessesThatReachAGuardPage) {
+  Device<float> x(1024, 0.0f), out(1, 0.0f);
+  launch<write_at_the_end>({1, 32}, x.get(), 1024);
+  std::string bug = launch_result();
+  EXPECT_TRUE(contains(bug, "write_at_the_end")) << bug;
+  EXPECT_TRUE(contains(bug, "out-of-bounds write by block (0,0,0) thread (0,0,0): byte offset 4096 of allocation"))
+      << bug;
+  EXPECT_TRUE(contains(bug, "which has 4096 bytes")) << bug;
+  launch<read_at_the_end>({1, 32}, out.get(), x.get(), 1024);
+  bug = launch_result();
+  EXPECT_TRUE(contains(bug, "read_at_the_end")) << bug;
+  EXPECT_TRUE(contains(bug, "out-of-bounds read")) << bug;
   // The guard is closed again: the same launch is caught again.
-  launch<write_far_past_the_end>({1, 32}, x.get(), 1024);
+  launch<write_at_the_end>({1, 32}, x.get(), 1024);
   EXPECT_TRUE(contains(launch_result(), "out-of-bounds write"));
+}
+
+// Writes one element past a shared array (static, then dynamic): found in the red zone after it.
+__global__ void write_past_shared(float* out) {
+  DSA_SHARED(float[64], staged);
+  staged[threadIdx.x] = 1.0f;  // BUG: 65 threads
+  __syncthreads();
+  out[threadIdx.x] = staged[0];
+}
+
+__global__ void write_past_dynamic_shared(float* out, int count) {
+  DSA_DYNAMIC_SHARED(float, staged);
+  staged[threadIdx.x] = 1.0f;  // BUG: count + 1 threads
+  __syncthreads();
+  if (int(threadIdx.x) < count) out[threadIdx.x] = staged[threadIdx.x];
+}
+
+TEST(CudaEmu, ReportsWritesPastASharedArray) {
+  Device<float> out(65, 0.0f);
+  launch<write_past_shared>({1, 65}, out.get());
+  std::string bug = launch_result();
+  EXPECT_TRUE(contains(bug, "write_past_shared")) << bug;
+  EXPECT_TRUE(contains(bug, "shared memory bytes 0..3 past the end of 'staged' (256 bytes) were written")) << bug;
+  launch<write_past_dynamic_shared>({1, 33, 32 * sizeof(float)}, out.get(), 32);
+  bug = launch_result();
+  EXPECT_TRUE(contains(bug, "write_past_dynamic_shared")) << bug;
+  EXPECT_TRUE(contains(bug, "past the end of the dynamic shared memory (128 bytes)")) << bug;
+  launch<write_past_dynamic_shared>({1, 32, 32 * sizeof(float)}, out.get(), 32);
+  EXPECT_EQ(launch_result(), "");
 }
 
 // ---- planted bug 4: a host pointer passed to a kernel ------------------------------------------------

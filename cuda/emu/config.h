@@ -33,11 +33,16 @@ inline constexpr size_t kAllocationAlignment = 256;
 // as a float it is a NaN, as an int32 a large negative number that is neither a key nor the -1
 // list padding, so a read of memory nobody wrote shows in the results.
 inline constexpr uint32_t kPoisonWord = 0xFFBADBADu;
-// The bytes between an allocation's end and its trailing guard page hold this pattern; a changed
-// byte after a launch is a write past the end. At least kMinTailBytes of them follow every
-// allocation (plus whatever rounds it up to a page).
+// The slack bytes around an allocation's data, up to its guard pages, hold this pattern; a
+// changed byte after a launch is a write out of bounds.
 inline constexpr unsigned char kGuardByte = 0xFD;
-inline constexpr size_t kMinTailBytes = 256;
+
+// After the dynamic region and after every static variable of a block's shared memory: bytes that
+// nothing may write (filled with kGuardByte at every block start, checked at its end). A write up
+// to this far past a shared array is reported naming the array.
+inline constexpr size_t kSharedRedZoneBytes = 64;
+// The emulated shared-memory arena: the opt-in limit plus room for the red zones and alignment.
+inline constexpr size_t kSharedArenaBytes = kOptinSharedPerBlock + 64 * 1024;
 
 // ---- fibers ---------------------------------------------------------------------------------------
 // One stack per thread of a block (at most 1024 live at once), with a PROT_NONE page below it. The

@@ -89,12 +89,21 @@ struct BlockRun {
   int barrier_accumulator = 0;
 };
 
-// Static shared declarations of one launch: site -> offset in the arena, after the dynamic region.
+// Bytes after a shared variable (or the dynamic region) that nothing may write.
+struct RedZone {
+  size_t offset;
+  std::string owner;  // "'histogram' (1024 bytes)", "the dynamic shared memory (4096 bytes)"
+};
+
+// Shared memory of one launch in the arena: the dynamic region at 0, then each static declaration
+// in the order the threads reach them, a red zone after each.
 struct SharedLayout {
-  size_t dynamic_end = 0;  // [0, dynamic_end): the dynamic region, rounded up to 16 bytes
-  size_t end = 0;          // one past the last static byte
-  size_t limit = 0;        // static + dynamic bytes the kernel may have
+  size_t dynamic_bytes = 0;
+  size_t end = 0;       // one past the last arena byte in use (red zones included)
+  size_t declared = 0;  // static bytes as the hardware counts them (aligned sizes, no red zones)
+  size_t limit = 0;     // static + dynamic bytes the kernel may have
   std::vector<std::pair<const void*, size_t>> sites;
+  std::vector<RedZone> red_zones;
 };
 
 struct KernelRecord {
@@ -137,7 +146,7 @@ struct Engine {
   std::unordered_map<const void*, KernelRecord> kernels;
   std::vector<Fiber> fibers;
   std::vector<WarpState> warps;
-  std::unique_ptr<std::byte[]> shared_storage{new std::byte[config::kOptinSharedPerBlock + 256]};
+  std::unique_ptr<std::byte[]> shared_storage{new std::byte[config::kSharedArenaBytes + 128]};
   std::byte* shared = reinterpret_cast<std::byte*>(
       (reinterpret_cast<uintptr_t>(shared_storage.get()) + 127) / 128 * 128);  // 128-byte aligned
   EngineStats stats;
@@ -400,8 +409,27 @@ void start_block(Run& run, uint3 index) {
   run.block.count = count;
   run.block.live = count;
   poison(e.shared, run.layout->end);
+  for (const RedZone& zone : run.layout->red_zones)
+    std::memset(e.shared + zone.offset, config::kGuardByte, config::kSharedRedZoneBytes);
   ++e.stats.blocks;
   e.stats.threads += uint64_t(count);
+}
+
+// A write past a shared variable or past the dynamic region, found in its red zone.
+void check_red_zones(Run& run) {
+  const std::byte* arena = engine().shared;
+  for (const RedZone& zone : run.layout->red_zones) {
+    size_t first = config::kSharedRedZoneBytes, last = 0;
+    for (size_t i = 0; i < config::kSharedRedZoneBytes; ++i) {
+      if (arena[zone.offset + i] == std::byte{config::kGuardByte}) continue;
+      first = std::min(first, i);
+      last = i;
+    }
+    if (first == config::kSharedRedZoneBytes) continue;
+    run.failure = {cudaErrorIllegalAddress, cat("block ", text(run.block.index), ": shared memory bytes ", first, "..",
+                                                last, " past the end of ", zone.owner, " were written")};
+    return;
+  }
 }
 
 void execute(Run& run, KernelRecord& kernel) {
@@ -423,8 +451,9 @@ void execute(Run& run, KernelRecord& kernel) {
     start_block(run, {unsigned(linear % r.grid.x), unsigned(linear / r.grid.x % r.grid.y),
                       unsigned(linear / (uint64_t(r.grid.x) * r.grid.y))});
     run_block(run);
+    if (!run.failed()) check_red_zones(run);
     if (!kernel.static_known && !run.failed()) {
-      kernel.static_shared = run.layout->end - run.layout->dynamic_end;
+      kernel.static_shared = run.layout->declared;
       kernel.static_known = true;
     }
   }
@@ -567,25 +596,23 @@ std::optional<Failure> check_arguments(const LaunchRequest& r, std::vector<const
   return std::nullopt;
 }
 
-// Out-of-bounds accesses of a run: guard-page faults, then damaged tails (of every live
+// Out-of-bounds accesses of a run: guard-page faults, then damaged slacks (of every live
 // allocation: a wild write need not go through an argument). Repairs what it reports.
 std::optional<Failure> check_bounds(Run& run) {
   std::optional<Failure> failure;
   if (run.fault.count > 0) {
     const GuardFault& g = run.fault;
-    const std::string side = g.offset < 0 ? cat(-g.offset, " bytes before the start")
-                                          : cat(g.offset - int64_t(g.allocation_bytes), " bytes past the end");
     failure = Failure{cudaErrorIllegalAddress,
                       cat("out-of-bounds ", g.write ? "write" : "read", " by block ", text(g.block), " thread ",
-                          text(g.thread), ": ", side, " of allocation #", g.serial, " (", g.allocation_bytes,
-                          " bytes), in its guard page (", g.count, " faulting accesses in all)")};
+                          text(g.thread), ": byte offset ", g.offset, " of allocation #", g.serial, ", which has ",
+                          g.allocation_bytes, " bytes (a guard page; ", g.count, " faulting accesses in all)")};
   }
   memory::close_guards();
   for (const memory::Allocation* allocation : memory::live_allocations()) {
-    const std::string damage = memory::tail_damage(*allocation);
+    const std::string damage = memory::slack_damage(*allocation);
     if (damage.empty()) continue;
     if (!failure) failure = Failure{cudaErrorIllegalAddress, "out-of-bounds write: " + damage};
-    memory::repair_tail(*allocation);
+    memory::repair_slack(*allocation);
   }
   return failure;
 }
@@ -796,19 +823,24 @@ std::byte* shared_static(const void* site, const char* name, size_t bytes, size_
   std::byte* arena = engine().shared;
   for (const auto& [known, offset] : layout.sites)
     if (known == site) return arena + offset;
-  const size_t offset = round_up(layout.end, std::max<size_t>(alignment, 16));
-  const size_t end = offset + bytes;
-  const size_t static_bytes = end - layout.dynamic_end;
-  if (static_bytes > config::kDefaultSharedPerBlock)
+  const size_t declared = round_up(layout.declared, alignment) + bytes;
+  if (declared > config::kDefaultSharedPerBlock)
     fail_thread(cudaErrorLaunchOutOfResources,
-                cat("static shared memory reaches ", static_bytes, " bytes with '", name, "'; a kernel may declare ",
+                cat("static shared memory reaches ", declared, " bytes with '", name, "'; a kernel may declare ",
                     config::kDefaultSharedPerBlock, " (larger tiles go in dynamic shared memory)"));
-  if (end > layout.limit)
-    fail_thread(cudaErrorInvalidValue, cat("static shared memory ('", name, "' included: ", static_bytes,
-                                           " bytes) and ", layout.dynamic_end, " bytes of dynamic exceed the ",
-                                           layout.limit, " a block of this kernel may have"));
-  poison(arena + layout.end, end - layout.end);
+  if (declared + layout.dynamic_bytes > layout.limit)
+    fail_thread(cudaErrorInvalidValue, cat("static shared memory ('", name, "' included: ", declared, " bytes) and ",
+                                           layout.dynamic_bytes, " bytes of dynamic exceed the ", layout.limit,
+                                           " a block of this kernel may have"));
+  const size_t offset = round_up(layout.end, std::max<size_t>(alignment, 16));
+  const size_t end = offset + bytes + config::kSharedRedZoneBytes;
+  if (end > config::kSharedArenaBytes)
+    fail_thread(cudaErrorLaunchOutOfResources, cat("'", name, "': more shared declarations than the emulator's arena holds"));
+  poison(arena + layout.end, offset + bytes - layout.end);
+  std::memset(arena + offset + bytes, config::kGuardByte, config::kSharedRedZoneBytes);
+  layout.red_zones.push_back({offset + bytes, cat("'", name, "' (", bytes, " bytes)")});
   layout.end = end;
+  layout.declared = declared;
   layout.sites.emplace_back(site, offset);
   return arena + offset;
 }
@@ -831,8 +863,9 @@ cudaError_t execute_launch(const LaunchRequest& r) {
   ++e.stats.launches;
 
   SharedLayout layout;
-  layout.dynamic_end = round_up(r.dynamic_shared, 16);
-  layout.end = layout.dynamic_end;
+  layout.dynamic_bytes = r.dynamic_shared;
+  layout.end = r.dynamic_shared + config::kSharedRedZoneBytes;
+  layout.red_zones.push_back({r.dynamic_shared, cat("the dynamic shared memory (", r.dynamic_shared, " bytes)")});
   layout.limit = size_t(kernel.max_dynamic_shared) > config::kDefaultSharedPerBlock ? config::kOptinSharedPerBlock
                                                                                      : config::kDefaultSharedPerBlock;
   const Schedule order = schedule();

@@ -46,15 +46,13 @@ size_t page_bytes() {
   return page;
 }
 
-size_t Allocation::tail_bytes() const {
-  return static_cast<size_t>(back_guard() - tail());
-}
-
+std::byte* Allocation::body() const { return mapping + page_bytes(); }
 std::byte* Allocation::back_guard() const { return mapping + mapping_bytes - page_bytes(); }
 
 void* allocate(size_t bytes) {
   const size_t page = page_bytes();
-  const size_t body = round_up(bytes + config::kMinTailBytes, page);
+  const size_t aligned = round_up(bytes, config::kAllocationAlignment);
+  const size_t body = round_up(aligned, page);
   const size_t mapping_bytes = page + body + page;
   void* mapped = mmap(nullptr, mapping_bytes, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   if (mapped == MAP_FAILED) return nullptr;
@@ -64,13 +62,13 @@ void* allocate(size_t bytes) {
     return nullptr;
   }
   Allocation allocation;
-  allocation.data = mapping + page;
+  allocation.data = mapping + page + (body - aligned);
   allocation.bytes = bytes;
   allocation.mapping = mapping;
   allocation.mapping_bytes = mapping_bytes;
   allocation.serial = g_next_serial++;
+  std::memset(mapping + page, config::kGuardByte, body);
   fill_poison(allocation.data, bytes);
-  std::memset(allocation.tail(), config::kGuardByte, allocation.tail_bytes());
   registry().emplace(reinterpret_cast<uintptr_t>(allocation.data), allocation);
   g_live_bytes += bytes;
   return allocation.data;
@@ -122,25 +120,39 @@ std::vector<const Allocation*> live_allocations() {
 size_t live_count() { return registry().size(); }
 size_t live_bytes() { return g_live_bytes; }
 
-std::string tail_damage(const Allocation& allocation) {
-  const std::byte* tail = allocation.tail();
-  const size_t n = allocation.tail_bytes();
-  size_t first = n, last = 0;
+namespace {
+
+// The first and last changed byte of [from, from + n), or false.
+bool changed_range(const std::byte* from, size_t n, size_t& first, size_t& last) {
+  first = n, last = 0;
   for (size_t i = 0; i < n; ++i) {
-    if (tail[i] != std::byte{config::kGuardByte}) {
-      first = std::min(first, i);
-      last = i;
-    }
+    if (from[i] == std::byte{config::kGuardByte}) continue;
+    first = std::min(first, i);
+    last = i;
   }
-  if (first == n) return {};
+  return first != n;
+}
+
+}  // namespace
+
+std::string slack_damage(const Allocation& a) {
+  const std::byte* tail = a.data + a.bytes;
+  size_t first = 0, last = 0;
   std::ostringstream os;
-  os << "bytes " << first << ".." << last << " after the end of allocation #" << allocation.serial << " ("
-     << allocation.bytes << " bytes) were written";
+  if (changed_range(tail, size_t(a.back_guard() - tail), first, last))
+    os << "bytes " << first << ".." << last << " after the end";
+  else if (changed_range(a.body(), size_t(a.data - a.body()), first, last))
+    os << "bytes " << size_t(a.data - a.body()) - last << ".." << size_t(a.data - a.body()) - first
+       << " before the start";
+  else
+    return {};
+  os << " of allocation #" << a.serial << " (" << a.bytes << " bytes) were written";
   return os.str();
 }
 
-void repair_tail(const Allocation& allocation) {
-  std::memset(allocation.tail(), config::kGuardByte, allocation.tail_bytes());
+void repair_slack(const Allocation& a) {
+  std::memset(a.body(), config::kGuardByte, size_t(a.data - a.body()));
+  std::memset(a.data + a.bytes, config::kGuardByte, size_t(a.back_guard() - (a.data + a.bytes)));
 }
 
 bool open_guard(void* page_address) {
@@ -203,8 +215,8 @@ void begin_tracking(const std::vector<const Allocation*>& allocations) {
   Tracking& t = g_tracking;
   t = Tracking{};
   for (const Allocation* a : allocations) {
-    const size_t pages = size_t(a->back_guard() - a->data) / page_bytes();
-    t.ranges.push_back({a->data, a->back_guard(), t.pages, a});
+    const size_t pages = size_t(a->back_guard() - a->body()) / page_bytes();
+    t.ranges.push_back({a->body(), a->back_guard(), t.pages, a});
     t.pages += pages;
   }
   if (t.pages == 0) return;
@@ -267,7 +279,7 @@ std::optional<WriteDifference> compare_tracked_writes() {
         if (now >= r.start && now < r.end) range = &r;
       WriteDifference d;
       d.allocation = range->allocation;
-      d.offset = size_t(now + w - range->start);
+      d.offset = size_t(now + w - range->allocation->data);  // slacks were checked (and repaired) first
       std::memcpy(&d.first_word, before + w, sizeof(uint32_t));
       std::memcpy(&d.second_word, now + w, sizeof(uint32_t));
       first = d;

@@ -1,10 +1,12 @@
-// Device memory of the emulated GPU: every cudaMalloc is its own mapping
+// Device memory of the emulated GPU: every cudaMalloc is its own mapping, the data placed at the
+// end of its pages so that the first byte past it is a guard page whenever its size is a multiple
+// of 256 (cudaMalloc's alignment):
 //
-//   [guard page][data: bytes][tail: >= kMinTailBytes of kGuardByte, to the page end][guard page]
+//   [guard page][front slack][data: bytes][tail: < 256 bytes][guard page]
 //
-// so the data is page-aligned (more than cudaMalloc's 256 bytes), starts poisoned (kPoisonWord),
-// and an access just outside it either changes the tail (found when the launch ends) or touches a
-// guard page (caught by the fault handler of engine.cpp, which names the kernel). The registry
+// The slacks hold kGuardByte; the data starts poisoned (kPoisonWord). An access past the end or
+// before the start either changes a slack (found when the launch ends) or touches a guard page
+// (caught by the fault handler of engine.cpp, which names the kernel — reads too). The registry
 // answers "which live allocation holds this pointer", which the launch checks, the copies and the
 // schedule check's write tracking rely on. Single-threaded, like the emulator (engine.cpp holds a lock).
 #pragma once
@@ -22,9 +24,8 @@ struct Allocation {
   std::byte* mapping = nullptr;
   size_t mapping_bytes = 0;
   uint64_t serial = 0;         // 1, 2, ... in allocation order: names the allocation in reports
-  std::byte* tail() const { return data + bytes; }
-  size_t tail_bytes() const;   // the pattern bytes between the data and the trailing guard page
   std::byte* front_guard() const { return mapping; }
+  std::byte* body() const;     // the accessible pages: front slack, data, tail
   std::byte* back_guard() const;
 };
 
@@ -41,17 +42,17 @@ const Allocation* find_range(const void* pointer, size_t bytes);
 // The allocation one of whose guard pages holds `address`, or nullptr (async-signal-safe: reads
 // the registry only).
 const Allocation* find_guard(const void* address);
-// Every live allocation (the bounds check looks at all of their tails).
+// Every live allocation (the bounds check looks at all of their slacks).
 std::vector<const Allocation*> live_allocations();
 // Live allocations and their total bytes (for reports and the peak statistics).
 size_t live_count();
 size_t live_bytes();
 
-// Bytes of the tail that no longer hold kGuardByte: empty when intact, else a description
-// ("bytes 3..8 after the end") of the first run of changed bytes.
-std::string tail_damage(const Allocation& allocation);
-// Restores the tail pattern (after a reported overrun, so the next launch starts clean).
-void repair_tail(const Allocation& allocation);
+// Slack bytes that no longer hold kGuardByte: empty when intact, else a description ("bytes
+// 0..3 after the end of allocation #5 (400 bytes) were written").
+std::string slack_damage(const Allocation& allocation);
+// Restores the slack pattern (after a reported overrun, so the next launch starts clean).
+void repair_slack(const Allocation& allocation);
 
 // A guard page opened by the fault handler so that the faulting access could complete; closed
 // (pattern refilled, PROT_NONE again) by close_guards() when the launch ends.
@@ -59,7 +60,7 @@ bool open_guard(void* page_address);
 void close_guards();
 
 // ---- write tracking, for the schedule check (engine.cpp) -------------------------------------------
-// While tracking, the pages of the given allocations (data and tail) are read-only. The first write
+// While tracking, the pages of the given allocations (their bodies) are read-only. The first write
 // to a page faults; the fault handler calls handle_write_fault, which saves the page's content
 // and makes it writable. A launch that writes a few pages of a large arena costs those pages.
 void begin_tracking(const std::vector<const Allocation*>& allocations);
@@ -72,7 +73,7 @@ void rewind_tracked_writes();
 // After the second run: where the two runs left different bytes (the lowest address first).
 struct WriteDifference {
   const Allocation* allocation = nullptr;
-  size_t offset = 0;           // bytes from the allocation's data start, 4-aligned
+  size_t offset = 0;           // bytes from the allocation's data start, a multiple of 4
   uint32_t first_word = 0;     // the 4 bytes there after the first run
   uint32_t second_word = 0;    // and after the second
   size_t differing_words = 0;  // over every written page
