@@ -95,54 +95,31 @@ inline unsigned __activemask() { return active_mask(); }
 
 // ---- atomics (return the old value, as CUDA's do) ----------------------------------------------------
 
-template <class T>
-T atomicAdd(T* address, T value) {
+namespace detail {
+template <class T, class Update>
+T atomic_update(T* address, Update update) {
   const T old = *address;
-  *address = old + value;
+  *address = update(old);
   return old;
 }
+}  // namespace detail
+
 template <class T>
-T atomicSub(T* address, T value) {
-  const T old = *address;
-  *address = old - value;
-  return old;
-}
+T atomicAdd(T* a, T v) { return detail::atomic_update(a, [v](T old) { return T(old + v); }); }
 template <class T>
-T atomicMin(T* address, T value) {
-  const T old = *address;
-  *address = value < old ? value : old;
-  return old;
-}
+T atomicSub(T* a, T v) { return detail::atomic_update(a, [v](T old) { return T(old - v); }); }
 template <class T>
-T atomicMax(T* address, T value) {
-  const T old = *address;
-  *address = value > old ? value : old;
-  return old;
-}
+T atomicMin(T* a, T v) { return detail::atomic_update(a, [v](T old) { return v < old ? v : old; }); }
 template <class T>
-T atomicExch(T* address, T value) {
-  const T old = *address;
-  *address = value;
-  return old;
-}
+T atomicMax(T* a, T v) { return detail::atomic_update(a, [v](T old) { return v > old ? v : old; }); }
 template <class T>
-T atomicCAS(T* address, T compare, T value) {
-  const T old = *address;
-  if (old == compare) *address = value;
-  return old;
-}
+T atomicExch(T* a, T v) { return detail::atomic_update(a, [v](T) { return v; }); }
 template <class T>
-T atomicAnd(T* address, T value) {
-  const T old = *address;
-  *address = old & value;
-  return old;
-}
+T atomicCAS(T* a, T compare, T v) { return detail::atomic_update(a, [=](T old) { return old == compare ? v : old; }); }
 template <class T>
-T atomicOr(T* address, T value) {
-  const T old = *address;
-  *address = old | value;
-  return old;
-}
+T atomicAnd(T* a, T v) { return detail::atomic_update(a, [v](T old) { return T(old & v); }); }
+template <class T>
+T atomicOr(T* a, T v) { return detail::atomic_update(a, [v](T old) { return T(old | v); }); }
 
 // ---- loads, bits and math ------------------------------------------------------------------------------
 

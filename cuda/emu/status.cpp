@@ -10,28 +10,24 @@ thread_local cudaError_t t_detail_code = cudaSuccess;
 thread_local std::string t_detail;
 thread_local std::string t_string;  // what error_string returned last (kept alive for the caller)
 
-// The runtime's own strings (cudaGetErrorString of CUDA 13).
+struct ErrorText {
+  cudaError_t code;
+  const char* name;
+  const char* text;  // cudaGetErrorString of CUDA 13
+};
+#define DSA_EMU_ERROR_TEXT(name, value, text) {name, #name, text},
+constexpr ErrorText kErrorTexts[] = {DSA_EMU_CUDA_ERRORS(DSA_EMU_ERROR_TEXT)};
+#undef DSA_EMU_ERROR_TEXT
+
+const ErrorText* find_text(cudaError_t code) {
+  for (const ErrorText& e : kErrorTexts)
+    if (e.code == code) return &e;
+  return nullptr;
+}
+
 const char* plain_string(cudaError_t code) {
-  switch (code) {
-    case cudaSuccess: return "no error";
-    case cudaErrorInvalidValue: return "invalid argument";
-    case cudaErrorMemoryAllocation: return "out of memory";
-    case cudaErrorInitializationError: return "initialization error";
-    case cudaErrorInvalidConfiguration: return "invalid configuration argument";
-    case cudaErrorInvalidMemcpyDirection: return "invalid copy direction for memcpy";
-    case cudaErrorInvalidDeviceFunction: return "invalid device function";
-    case cudaErrorNoDevice: return "no CUDA-capable device is detected";
-    case cudaErrorInvalidDevice: return "invalid device ordinal";
-    case cudaErrorInvalidResourceHandle: return "invalid resource handle";
-    case cudaErrorNotReady: return "device not ready";
-    case cudaErrorIllegalAddress: return "an illegal memory access was encountered";
-    case cudaErrorLaunchOutOfResources: return "too many resources requested for launch";
-    case cudaErrorIllegalInstruction: return "an illegal instruction was encountered";
-    case cudaErrorLaunchFailure: return "unspecified launch failure";
-    case cudaErrorNotSupported: return "operation not supported";
-    case cudaErrorUnknown: return "unknown error";
-  }
-  return "unrecognized error code";
+  const ErrorText* e = find_text(code);
+  return e != nullptr ? e->text : "unrecognized error code";
 }
 
 }  // namespace
@@ -54,26 +50,8 @@ cudaError_t peek_last_error() { return t_last_error; }
 const std::string& last_error_detail() { return t_detail; }
 
 const char* error_name(cudaError_t code) {
-  switch (code) {
-    case cudaSuccess: return "cudaSuccess";
-    case cudaErrorInvalidValue: return "cudaErrorInvalidValue";
-    case cudaErrorMemoryAllocation: return "cudaErrorMemoryAllocation";
-    case cudaErrorInitializationError: return "cudaErrorInitializationError";
-    case cudaErrorInvalidConfiguration: return "cudaErrorInvalidConfiguration";
-    case cudaErrorInvalidMemcpyDirection: return "cudaErrorInvalidMemcpyDirection";
-    case cudaErrorInvalidDeviceFunction: return "cudaErrorInvalidDeviceFunction";
-    case cudaErrorNoDevice: return "cudaErrorNoDevice";
-    case cudaErrorInvalidDevice: return "cudaErrorInvalidDevice";
-    case cudaErrorInvalidResourceHandle: return "cudaErrorInvalidResourceHandle";
-    case cudaErrorNotReady: return "cudaErrorNotReady";
-    case cudaErrorIllegalAddress: return "cudaErrorIllegalAddress";
-    case cudaErrorLaunchOutOfResources: return "cudaErrorLaunchOutOfResources";
-    case cudaErrorIllegalInstruction: return "cudaErrorIllegalInstruction";
-    case cudaErrorLaunchFailure: return "cudaErrorLaunchFailure";
-    case cudaErrorNotSupported: return "cudaErrorNotSupported";
-    case cudaErrorUnknown: return "cudaErrorUnknown";
-  }
-  return "cudaErrorUnrecognized";
+  const ErrorText* e = find_text(code);
+  return e != nullptr ? e->name : "cudaErrorUnrecognized";
 }
 
 const char* error_string(cudaError_t code) {

@@ -36,26 +36,29 @@ constexpr uint3 make_uint3(unsigned x, unsigned y, unsigned z) { return {x, y, z
 constexpr uint4 make_uint4(unsigned x, unsigned y, unsigned z, unsigned w) { return {x, y, z, w}; }
 constexpr double2 make_double2(double x, double y) { return {x, y}; }
 
-// ---- errors (the runtime's numbering) ------------------------------------------------------------
-enum cudaError_t : int {
-  cudaSuccess = 0,
-  cudaErrorInvalidValue = 1,
-  cudaErrorMemoryAllocation = 2,
-  cudaErrorInitializationError = 3,
-  cudaErrorInvalidConfiguration = 9,
-  cudaErrorInvalidMemcpyDirection = 21,
-  cudaErrorInvalidDeviceFunction = 98,
-  cudaErrorNoDevice = 100,
-  cudaErrorInvalidDevice = 101,
-  cudaErrorInvalidResourceHandle = 400,
-  cudaErrorNotReady = 600,
-  cudaErrorIllegalAddress = 700,
-  cudaErrorLaunchOutOfResources = 701,
-  cudaErrorIllegalInstruction = 715,
-  cudaErrorLaunchFailure = 719,
-  cudaErrorNotSupported = 801,
-  cudaErrorUnknown = 999,
-};
+// ---- errors: the runtime's codes, names and strings, declared once --------------------------------
+#define DSA_EMU_CUDA_ERRORS(X)                                                          \
+  X(cudaSuccess, 0, "no error")                                                          \
+  X(cudaErrorInvalidValue, 1, "invalid argument")                                        \
+  X(cudaErrorMemoryAllocation, 2, "out of memory")                                       \
+  X(cudaErrorInitializationError, 3, "initialization error")                             \
+  X(cudaErrorInvalidConfiguration, 9, "invalid configuration argument")                  \
+  X(cudaErrorInvalidMemcpyDirection, 21, "invalid copy direction for memcpy")            \
+  X(cudaErrorInvalidDeviceFunction, 98, "invalid device function")                       \
+  X(cudaErrorNoDevice, 100, "no CUDA-capable device is detected")                        \
+  X(cudaErrorInvalidDevice, 101, "invalid device ordinal")                               \
+  X(cudaErrorInvalidResourceHandle, 400, "invalid resource handle")                      \
+  X(cudaErrorNotReady, 600, "device not ready")                                          \
+  X(cudaErrorIllegalAddress, 700, "an illegal memory access was encountered")            \
+  X(cudaErrorLaunchOutOfResources, 701, "too many resources requested for launch")       \
+  X(cudaErrorIllegalInstruction, 715, "an illegal instruction was encountered")          \
+  X(cudaErrorLaunchFailure, 719, "unspecified launch failure")                           \
+  X(cudaErrorNotSupported, 801, "operation not supported")                               \
+  X(cudaErrorUnknown, 999, "unknown error")
+
+#define DSA_EMU_ERROR_ENUMERATOR(name, value, text) name = value,
+enum cudaError_t : int { DSA_EMU_CUDA_ERRORS(DSA_EMU_ERROR_ENUMERATOR) };
+#undef DSA_EMU_ERROR_ENUMERATOR
 
 enum cudaMemcpyKind : int {
   cudaMemcpyHostToHost = 0,
