@@ -26,17 +26,39 @@ struct Event {
 
 namespace {
 
-std::mutex& api_mutex() {  // the registries below; launches hold the engine's own lock
-  static std::mutex mutex;
-  return mutex;
+// Live handles of one kind: what the create call returned and no destroy has taken back.
+template <class T>
+class Handles {
+ public:
+  T* create(T value) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    T* handle = new T(value);
+    live_.insert(handle);
+    return handle;
+  }
+  bool destroy(T* handle) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (handle == nullptr || live_.erase(handle) == 0) return false;
+    delete handle;
+    return true;
+  }
+  bool live(const T* handle) const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return live_.count(handle) != 0;
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  std::set<const T*> live_;
+};
+
+Handles<Stream>& streams() {
+  static Handles<Stream> handles;
+  return handles;
 }
-std::set<const Stream*>& streams() {
-  static std::set<const Stream*> live;
-  return live;
-}
-std::set<const Event*>& events() {
-  static std::set<const Event*> live;
-  return live;
+Handles<Event>& events() {
+  static Handles<Event> handles;
+  return handles;
 }
 
 const char* kind_name(cudaMemcpyKind kind) {
@@ -103,10 +125,7 @@ cudaError_t check_stream(cudaStream_t stream, const char* api) {
 
 }  // namespace
 
-bool stream_is_valid(cudaStream_t stream) {
-  std::lock_guard<std::mutex> lock(api_mutex());
-  return stream == nullptr || streams().count(stream) != 0;
-}
+bool stream_is_valid(cudaStream_t stream) { return stream == nullptr || streams().live(stream); }
 
 // ---- device ---------------------------------------------------------------------------------------------------
 
@@ -216,57 +235,42 @@ cudaError_t cudaMemsetAsync(void* dst, int value, size_t bytes, cudaStream_t str
 cudaError_t cudaStreamCreate(cudaStream_t* stream) { return cudaStreamCreateWithFlags(stream, cudaStreamDefault); }
 
 cudaError_t cudaStreamCreateWithFlags(cudaStream_t* stream, unsigned flags) {
-  std::lock_guard<std::mutex> lock(api_mutex());
-  *stream = new Stream{flags};
-  streams().insert(*stream);
+  *stream = streams().create(Stream{flags});
   return cudaSuccess;
 }
 
 cudaError_t cudaStreamDestroy(cudaStream_t stream) {
-  std::lock_guard<std::mutex> lock(api_mutex());
-  if (stream == nullptr || streams().erase(stream) == 0)
-    return record_error(cudaErrorInvalidResourceHandle, "cudaStreamDestroy: not a live stream");
-  delete stream;
-  return cudaSuccess;
+  if (streams().destroy(stream)) return cudaSuccess;
+  return record_error(cudaErrorInvalidResourceHandle, "cudaStreamDestroy: not a live stream");
 }
 
 cudaError_t cudaStreamSynchronize(cudaStream_t stream) { return check_stream(stream, "cudaStreamSynchronize"); }
 
 cudaError_t cudaEventCreate(cudaEvent_t* event) {
-  std::lock_guard<std::mutex> lock(api_mutex());
-  *event = new Event;
-  events().insert(*event);
+  *event = events().create(Event{});
   return cudaSuccess;
 }
 
 cudaError_t cudaEventDestroy(cudaEvent_t event) {
-  std::lock_guard<std::mutex> lock(api_mutex());
-  if (event == nullptr || events().erase(event) == 0)
-    return record_error(cudaErrorInvalidResourceHandle, "cudaEventDestroy: not a live event");
-  delete event;
-  return cudaSuccess;
+  if (events().destroy(event)) return cudaSuccess;
+  return record_error(cudaErrorInvalidResourceHandle, "cudaEventDestroy: not a live event");
 }
 
 cudaError_t cudaEventRecord(cudaEvent_t event, cudaStream_t stream) {
   if (const cudaError_t bad = check_stream(stream, "cudaEventRecord"); bad != cudaSuccess) return bad;
-  std::lock_guard<std::mutex> lock(api_mutex());
-  if (events().count(event) == 0)
-    return record_error(cudaErrorInvalidResourceHandle, "cudaEventRecord: not a live event");
+  if (!events().live(event)) return record_error(cudaErrorInvalidResourceHandle, "cudaEventRecord: not a live event");
   event->recorded = true;
   event->time = std::chrono::steady_clock::now();
   return cudaSuccess;
 }
 
 cudaError_t cudaEventSynchronize(cudaEvent_t event) {
-  std::lock_guard<std::mutex> lock(api_mutex());
-  if (events().count(event) == 0)
-    return record_error(cudaErrorInvalidResourceHandle, "cudaEventSynchronize: not a live event");
-  return cudaSuccess;
+  if (events().live(event)) return cudaSuccess;
+  return record_error(cudaErrorInvalidResourceHandle, "cudaEventSynchronize: not a live event");
 }
 
 cudaError_t cudaEventElapsedTime(float* milliseconds, cudaEvent_t start, cudaEvent_t end) {
-  std::lock_guard<std::mutex> lock(api_mutex());
-  if (events().count(start) == 0 || events().count(end) == 0)
+  if (!events().live(start) || !events().live(end))
     return record_error(cudaErrorInvalidResourceHandle, "cudaEventElapsedTime: not a live event");
   if (!start->recorded || !end->recorded)
     return record_error(cudaErrorInvalidResourceHandle, "cudaEventElapsedTime: an event was never recorded");
