@@ -11,6 +11,8 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cstdio>
+#include <cstdlib>
 #include <cmath>
 #include <cstdint>
 #include <numeric>
@@ -236,31 +238,39 @@ TEST(CudaEmu, ReportsAHostPointerArgument) {
   EXPECT_EQ(host[0], 1.0f) << "the kernel must not have run";
 }
 
-// ---- planted bug 5: a shuffle whose mask names a lane that has exited ----------------------------------
+// ---- planted bug 5: a shuffle whose mask names a lane that has exited -----------------------------
+// Naming exited lanes in a mask is legal CUDA ("all non-exited threads named in mask" take part);
+// reading the value of one is not: it is undefined.
 
-__global__ void shuffle_after_half_exit(float* out) {
-  const unsigned lane = threadIdx.x % 32;
-  if (lane >= 16) return;  // BUG: the full mask below names lanes 16..31
-  out[lane] = __shfl_xor_sync(kFull, float(lane), 1);
-}
-
-__global__ void shuffle_half_mask(float* out) {
+__global__ void shuffle_from_exited_lanes(float* out) {
   const unsigned lane = threadIdx.x % 32;
   if (lane >= 16) return;
-  out[lane] = __shfl_xor_sync(0x0000ffffu, float(lane), 1);
+  out[lane] = __shfl_xor_sync(kFull, float(lane), 16);  // BUG: lane ^ 16 has exited
 }
 
-TEST(CudaEmu, ReportsAShuffleMaskNamingAnExitedLane) {
-  Device<float> out(32, 0.0f);
-  launch<shuffle_after_half_exit>({1, 32}, out.get());
-  const std::string bug = launch_result();
-  EXPECT_TRUE(contains(bug, "shuffle_after_half_exit")) << bug;
-  EXPECT_TRUE(contains(bug, "exited")) << bug;
+__global__ void shuffle_among_live_lanes(float* out, unsigned* ballots) {
+  const unsigned lane = threadIdx.x % 32;
+  if (lane >= 16) return;
+  out[lane] = __shfl_xor_sync(kFull, float(lane), 1);  // the full mask names exited lanes: legal
+  ballots[lane] = __ballot_sync(kFull, lane % 2 == 0);  // votes of the lanes that take part
+}
 
-  launch<shuffle_half_mask>({1, 32}, out.get());
+TEST(CudaEmu, ReportsAShuffleThatReadsAnExitedLane) {
+  Device<float> out(32, 0.0f);
+  Device<unsigned> ballots(32, 0u);
+  launch<shuffle_from_exited_lanes>({1, 32}, out.get());
+  const std::string bug = launch_result();
+  EXPECT_TRUE(contains(bug, "shuffle_from_exited_lanes")) << bug;
+  EXPECT_TRUE(contains(bug, "reads lane 16, which has exited")) << bug;
+
+  launch<shuffle_among_live_lanes>({1, 32}, out.get(), ballots.get());
   ASSERT_EQ(launch_result(), "");
   const std::vector<float> result = out.download();
-  for (int lane = 0; lane < 16; ++lane) EXPECT_EQ(result[lane], float(lane ^ 1)) << lane;
+  const std::vector<unsigned> votes = ballots.download();
+  for (int lane = 0; lane < 16; ++lane) {
+    EXPECT_EQ(result[lane], float(lane ^ 1)) << lane;
+    EXPECT_EQ(votes[lane], 0x5555u) << lane;
+  }
 }
 
 // ---- planted bug 6: a launch with 1025 threads ---------------------------------------------------------
@@ -463,8 +473,9 @@ __global__ void lane_missing_from_its_mask(int* out) {
   out[threadIdx.x] = __shfl_xor_sync(0x0000fffeu, 1, 1);  // lane 0 is not in the mask it passes
 }
 
-__global__ void mask_beyond_the_block(int* out) {
-  out[threadIdx.x] = __shfl_xor_sync(kFull, 1, 1);  // a 16-thread block has no lanes 16..31
+__global__ void read_beyond_the_block(int* out) {
+  __syncwarp();  // the full mask names lanes 16..31, which a 16-thread block does not have: legal
+  out[threadIdx.x] = __shfl_xor_sync(kFull, 1, 16);  // reading one is not
 }
 
 TEST(CudaEmu, ReportsDeadlocksAndMaskMisuse) {
@@ -482,10 +493,10 @@ TEST(CudaEmu, ReportsDeadlocksAndMaskMisuse) {
   EXPECT_TRUE(contains(bug, "lane_missing_from_its_mask")) << bug;
   EXPECT_TRUE(contains(bug, "does not name the calling lane 0")) << bug;
 
-  launch<mask_beyond_the_block>({1, 16}, out.get());
+  launch<read_beyond_the_block>({1, 16}, out.get());
   bug = launch_result();
-  EXPECT_TRUE(contains(bug, "mask_beyond_the_block")) << bug;
-  EXPECT_TRUE(contains(bug, "names lanes 16-31 that do not exist")) << bug;
+  EXPECT_TRUE(contains(bug, "read_beyond_the_block")) << bug;
+  EXPECT_TRUE(contains(bug, "reads lane 16, which this block does not have")) << bug;
 }
 
 TEST(CudaEmu, ChecksGridLimitsAndStreams) {
@@ -593,6 +604,199 @@ TEST(CudaEmu, CubRadixSortIsStableOverTheRequestedBits) {
   EXPECT_EQ(values_out.download(), (std::vector<int32_t>{5, 1, 3, 2, 0, 4}));
   EXPECT_EQ(keys_out.download(), (std::vector<uint32_t>{0x01, 0x12, 0x10, 0x2f, 0x31, 0x35}));
   cudaGetLastError();
+}
+
+// ---- what a review of the emulator found (each once wrong, each a regression test now) --------------
+
+// An overrun into the tail of a multi-page allocation whose first page the launch never wrote: the
+// repair of the slacks must wait until the write tracking is over (it used to kill the process).
+__global__ void write_one_past(float* x, int n) {
+  if (threadIdx.x == 0) x[n] = 1.0f;
+}
+
+TEST(CudaEmu, AnOverrunOfAMultiPageAllocationIsReportedAndRepaired) {
+  Device<float> x(3000, 0.0f);  // 12000 bytes over three pages, 256 bytes of front slack
+  launch<write_one_past>({1, 32}, x.get(), 3000);
+  EXPECT_TRUE(contains(launch_result(), "bytes 0..3 after the end"));
+  launch<write_one_past>({1, 32}, x.get(), 2999);
+  EXPECT_EQ(launch_result(), "") << "the slack was repaired";
+  EXPECT_EQ(x.download()[2999], 1.0f);
+}
+
+// One write per page over more pages than the tracking opens one by one: the allocation is then
+// saved and opened whole (opening every page alone ran out of the kernel's mappings).
+__global__ void write_every_page(float* x, int pages) {
+  const int page = int(blockIdx.x * blockDim.x + threadIdx.x);
+  if (page < pages) x[size_t(page) * 1024] = float(page);
+}
+
+TEST(CudaEmu, ScatteredWritesOverManyPagesPassTheScheduleCheck) {
+  constexpr int kPages = 10000;  // more than the 8192 pages opened one by one
+  Device<float> x(size_t(kPages) * 1024, 0.0f);
+  launch<write_every_page>({(kPages + 255) / 256, 256}, x.get(), kPages);
+  ASSERT_EQ(launch_result(), "");
+  const std::vector<float> result = x.download();
+  for (int page = 0; page < kPages; page += 997) EXPECT_EQ(result[size_t(page) * 1024], float(page));
+}
+
+// Memory reached through a pointer stored in device memory, not through an argument: both runs of
+// the schedule check start from the same contents there too.
+__global__ void increment_through_a_table(float* const* table, int n) {
+  const int i = int(threadIdx.x);
+  if (i < n) table[0][i] += 1.0f;
+}
+
+TEST(CudaEmu, MemoryReachedThroughDeviceMemoryIsWrittenOnce) {
+  Device<float> x(32, 1.0f);
+  Device<float*> table(std::vector<float*>{x.get()});
+  launch<increment_through_a_table>({1, 32}, table.get(), 32);
+  ASSERT_EQ(launch_result(), "");
+  EXPECT_EQ(x.download(), std::vector<float>(32, 2.0f));
+}
+
+// Writes before a shared array: in front of the dynamic region, and before a static variable (into
+// the red zone and padding after the one before it).
+__global__ void write_before_dynamic_shared(float* out) {
+  DSA_DYNAMIC_SHARED(float, staged);
+  if (threadIdx.x == 0) staged[-1] = 1.0f;  // BUG
+  out[threadIdx.x] = 0.0f;
+}
+
+__global__ void write_before_static_shared(float* out) {
+  DSA_SHARED(float[5], first);
+  DSA_SHARED(float[32], second);
+  first[threadIdx.x % 5] = 1.0f;
+  if (threadIdx.x == 0) second[int(threadIdx.x) - 1] = 1.0f;  // BUG: second[-1]
+  out[threadIdx.x] = first[0];
+}
+
+TEST(CudaEmu, ReportsWritesBeforeASharedArray) {
+  Device<float> out(32, 0.0f);
+  launch<write_before_dynamic_shared>({1, 32, 128}, out.get());
+  std::string bug = launch_result();
+  EXPECT_TRUE(contains(bug, "before the start of the dynamic shared memory (128 bytes)")) << bug;
+  launch<write_before_static_shared>({1, 32}, out.get());
+  bug = launch_result();
+  EXPECT_TRUE(contains(bug, "past the end of 'first' (20 bytes) were written")) << bug;
+}
+
+// Shuffle offsets use their low five bits, as PTX's shfl.sync does.
+__global__ void shuffle_wide_offsets(int* out) {
+  const int lane = int(threadIdx.x);
+  out[lane] = __shfl_up_sync(kFull, lane, 33u);            // = up by 1
+  out[32 + lane] = __shfl_xor_sync(kFull, lane, 32 + 5);   // = xor 5
+}
+
+TEST(CudaEmu, ShuffleOffsetsUseTheirLowFiveBits) {
+  Device<int> out(64, -1);
+  launch<shuffle_wide_offsets>({1, 32}, out.get());
+  ASSERT_EQ(launch_result(), "");
+  const std::vector<int> r = out.download();
+  for (int lane = 0; lane < 32; ++lane) {
+    EXPECT_EQ(r[lane], lane >= 1 ? lane - 1 : lane) << lane;
+    EXPECT_EQ(r[32 + lane], lane ^ 5) << lane;
+  }
+}
+
+// The opt-in: with the attribute set, static + dynamic may pass 48 KiB (here 10 + 40 KiB), as long
+// as static + the attribute stays within 227 KiB — checked once the static size is known.
+__global__ void static_and_dynamic(float* out, int count) {
+  DSA_SHARED(float[2560], fixed);  // 10 KiB
+  DSA_DYNAMIC_SHARED(float, staged);
+  fixed[threadIdx.x] = 1.0f;
+  for (int i = int(threadIdx.x); i < count; i += int(blockDim.x)) staged[i] = 2.0f;
+  __syncthreads();
+  if (threadIdx.x == 0) *out = fixed[0] + staged[count - 1];
+}
+
+__global__ void static_then_too_much_dynamic(float* out) {
+  DSA_SHARED(float[1024], fixed);  // 4 KiB
+  fixed[threadIdx.x] = 1.0f;
+  out[threadIdx.x] = fixed[threadIdx.x];
+}
+
+TEST(CudaEmu, TheDynamicSharedMemoryOptInFollowsTheRuntime) {
+  Device<float> out(32, 0.0f);
+  constexpr int kCount = 10240;  // 40 KiB
+  ASSERT_EQ(cudaFuncSetAttribute(static_and_dynamic, cudaFuncAttributeMaxDynamicSharedMemorySize, kCount * 4),
+            cudaSuccess);
+  launch<static_and_dynamic>({1, 256, kCount * sizeof(float)}, out.get(), kCount);
+  ASSERT_EQ(launch_result(), "");
+  EXPECT_EQ(out.download()[0], 3.0f);
+  // 227 KiB of dynamic memory on top of 4 KiB of static: refused once the static size is known.
+  ASSERT_EQ(cudaFuncSetAttribute(static_then_too_much_dynamic, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                 227 * 1024),
+            cudaSuccess);
+  launch<static_then_too_much_dynamic>({1, 32}, out.get());
+  const std::string bug = launch_result();
+  EXPECT_TRUE(contains(bug, "cudaFuncSetAttribute(MaxDynamicSharedMemorySize, 232448) with 4096 bytes of static"))
+      << bug;
+}
+
+TEST(CudaEmu, CopiesNearAnAllocationAreDeviceMemoryOutOfBounds) {
+  Device<float> device(64, 0.0f);
+  std::vector<float> host(16, 1.0f);
+  EXPECT_EQ(cudaMemcpy(device.get() + 64, host.data(), 64, cudaMemcpyDefault), cudaErrorInvalidValue);
+  EXPECT_TRUE(contains(cudaGetErrorString(cudaErrorInvalidValue), "run past the end of allocation"));
+  EXPECT_EQ(cudaMemcpy(device.get() + 80, host.data(), 64, cudaMemcpyDefault), cudaErrorInvalidValue);
+  EXPECT_TRUE(contains(cudaGetErrorString(cudaErrorInvalidValue), "in its guard zone"));
+  EXPECT_EQ(cudaMemcpy(nullptr, host.data(), 64, cudaMemcpyDefault), cudaErrorInvalidValue);
+  cudaGetLastError();
+  launch<scale>({1, 64}, device.get(), 64);
+  EXPECT_EQ(launch_result(), "") << "no slack was written by the refused copies";
+}
+
+TEST(CudaEmu, CubRefusesTemporaryStorageOverlappingTheOutput) {
+  const std::vector<uint32_t> keys{3, 1, 2, 0};
+  Device<uint32_t> keys_in(keys);
+  Device<int32_t> values_in(std::vector<int32_t>{0, 1, 2, 3}), values_out(4, 0);
+  size_t temp_bytes = 0;
+  ASSERT_EQ(cub::DeviceRadixSort::SortPairs(nullptr, temp_bytes, keys_in.get(), keys_in.get(), values_in.get(),
+                                            values_out.get(), 4),
+            cudaSuccess);
+  Device<char> temp(temp_bytes, 0);
+  auto* keys_out_in_temp = reinterpret_cast<uint32_t*>(temp.get() + temp_bytes / 2);  // inside the temp storage
+  EXPECT_EQ(cub::DeviceRadixSort::SortPairs(temp.get(), temp_bytes, keys_in.get(), keys_out_in_temp, values_in.get(),
+                                            values_out.get(), 4),
+            cudaErrorInvalidValue);
+  EXPECT_TRUE(contains(cudaGetErrorString(cudaErrorInvalidValue), "temporary storage overlaps"));
+  cudaGetLastError();
+}
+
+// CUDA's float min/max are fminf/fmaxf (a NaN operand gives the other) and __saturatef(NaN) is 0.
+__global__ void nan_math(float* out) {
+  const float nan = __int_as_float(0x7fc00000);
+  out[0] = max(nan, 1.0f);
+  out[1] = max(1.0f, nan);
+  out[2] = min(nan, -1.0f);
+  out[3] = __saturatef(nan);
+}
+
+TEST(CudaEmu, FloatMinMaxAndSaturateHandleNanAsCuda) {
+  Device<float> out(4, 0.0f);
+  launch<nan_math>({1, 1}, out.get());
+  ASSERT_EQ(launch_result(), "");
+  EXPECT_EQ(out.download(), (std::vector<float>{1.0f, 1.0f, -1.0f, 0.0f}));
+}
+
+// A __launch_bounds__ the build script cannot read fails the build instead of going unchecked.
+TEST(CudaEmu, ALaunchBoundsTheScriptCannotReadFailsTheBuild) {
+  const std::string dir = ::testing::TempDir();
+  const std::string source = dir + "/odd_bounds.cu", output = dir + "/odd_bounds.inc", log = dir + "/odd_bounds.log";
+  std::FILE* file = std::fopen(source.c_str(), "w");
+  ASSERT_NE(file, nullptr);
+  std::fputs("namespace dsa::DSA_CUDA_TWIN {\n__global__ __launch_bounds__(128) void odd_kernel(float* x) {}\n}\n",
+             file);
+  std::fclose(file);
+  const std::string command = "cmake -DSOURCE=" + source + " -DOUTPUT=" + output + " -P " + DSA_SOURCE_DIR +
+                              "/cuda/emu/launch_bounds.cmake > " + log + " 2>&1";
+  EXPECT_NE(std::system(command.c_str()), 0);
+  std::FILE* report = std::fopen(log.c_str(), "r");
+  ASSERT_NE(report, nullptr);
+  char text[2048] = {};
+  const size_t n = std::fread(text, 1, sizeof text - 1, report);
+  std::fclose(report);
+  EXPECT_TRUE(contains(std::string(text, n), "1 __launch_bounds__ but 0 of the form")) << text;
 }
 
 // Every launch runs twice (forward and reverse order) unless DSA_EMU_SCHEDULE says otherwise; a

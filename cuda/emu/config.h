@@ -41,6 +41,8 @@ inline constexpr unsigned char kGuardByte = 0xFD;
 // nothing may write (filled with kGuardByte at every block start, checked at its end). A write up
 // to this far past a shared array is reported naming the array.
 inline constexpr size_t kSharedRedZoneBytes = 64;
+// Dynamic shared memory starts this far into the arena (128-aligned), after a red zone of that size.
+inline constexpr size_t kSharedDynamicOffset = 128;
 // The emulated shared-memory arena: the opt-in limit plus room for the red zones and alignment.
 inline constexpr size_t kSharedArenaBytes = kOptinSharedPerBlock + 64 * 1024;
 

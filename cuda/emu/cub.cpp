@@ -10,10 +10,11 @@ namespace dsa::emu::cub::detail {
 
 namespace {
 
-bool overlap(const void* a, const void* b, size_t bytes) {
+// Whether [a, a + a_bytes) and [b, b + b_bytes) share a byte.
+bool overlap(const void* a, size_t a_bytes, const void* b, size_t b_bytes) {
   const auto* x = static_cast<const std::byte*>(a);
   const auto* y = static_cast<const std::byte*>(b);
-  return x < y + bytes && y < x + bytes;
+  return x < y + b_bytes && y < x + a_bytes;
 }
 
 }  // namespace
@@ -39,10 +40,10 @@ cudaError_t check_sort(const void* temp, size_t temp_bytes, int64_t items, const
                     memory::find_range(values_in, values) == nullptr ||
                     memory::find_range(values_out, values) == nullptr))
     return fail_with(cat("the ", items, " keys or values in or out are not inside device allocations"));
-  if (overlap(keys_in, keys_out, keys) || overlap(values_in, values_out, values))
+  if (overlap(keys_in, keys, keys_out, keys) || overlap(values_in, values, values_out, values))
     return fail_with("input and output overlap (SortPairs sorts out of place)");
-  if (overlap(temp, keys_out, keys) || overlap(temp, values_out, values) || overlap(temp, keys_in, keys) ||
-      overlap(temp, values_in, values))
+  if (overlap(temp, needed, keys_out, keys) || overlap(temp, needed, values_out, values) ||
+      overlap(temp, needed, keys_in, keys) || overlap(temp, needed, values_in, values))
     return fail_with("the temporary storage overlaps the keys or values");
   return cudaSuccess;
 }

@@ -158,18 +158,21 @@ inline float __fmaf_rn(float a, float b, float c) { return std::fma(a, b, c); }
 inline float __fdividef(float a, float b) { return a / b; }
 inline float __expf(float x) { return std::exp(x); }
 inline float __logf(float x) { return std::log(x); }
-inline float __saturatef(float x) { return x < 0.0f ? 0.0f : (x > 1.0f ? 1.0f : x); }
+inline float __saturatef(float x) { return x > 0.0f ? (x < 1.0f ? x : 1.0f) : 0.0f; }  // NaN -> 0, as CUDA
 inline float rsqrtf(float x) { return 1.0f / std::sqrt(x); }
-// CUDA's integer and floating min/max overloads for device code (mixed types: the common type).
+// CUDA's min/max overloads for device code (mixed types: the common type). For floating types they
+// are fminf/fmaxf: a NaN operand gives the other one.
 template <class A, class B, class = std::enable_if_t<std::is_arithmetic_v<A> && std::is_arithmetic_v<B>>>
 std::common_type_t<A, B> min(A a, B b) {
   using T = std::common_type_t<A, B>;
-  return T(b) < T(a) ? T(b) : T(a);
+  if constexpr (std::is_floating_point_v<T>) return std::fmin(T(a), T(b));
+  else return T(b) < T(a) ? T(b) : T(a);
 }
 template <class A, class B, class = std::enable_if_t<std::is_arithmetic_v<A> && std::is_arithmetic_v<B>>>
 std::common_type_t<A, B> max(A a, B b) {
   using T = std::common_type_t<A, B>;
-  return T(a) < T(b) ? T(b) : T(a);
+  if constexpr (std::is_floating_point_v<T>) return std::fmax(T(a), T(b));
+  else return T(a) < T(b) ? T(b) : T(a);
 }
 using std::isinf;
 using std::isnan;

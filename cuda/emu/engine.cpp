@@ -89,25 +89,28 @@ struct BlockRun {
   int barrier_accumulator = 0;
 };
 
-// Bytes after a shared variable (or the dynamic region) that nothing may write.
+// Bytes around shared variables and the dynamic region that nothing may write.
 struct RedZone {
-  size_t offset;
+  size_t offset, length;
   std::string owner;  // "'histogram' (1024 bytes)", "the dynamic shared memory (4096 bytes)"
 };
 
-// Shared memory of one launch in the arena: the dynamic region at 0, then each static declaration
-// in the order the threads reach them, a red zone after each.
+// Shared memory of one launch in the arena: a red zone, the dynamic region, then each static
+// declaration in the order the threads reach them; red zones fill every gap and follow the last.
 struct SharedLayout {
+  size_t dynamic_offset = 0;
   size_t dynamic_bytes = 0;
-  size_t end = 0;       // one past the last arena byte in use (red zones included)
-  size_t declared = 0;  // static bytes as the hardware counts them (aligned sizes, no red zones)
-  size_t limit = 0;     // static + dynamic bytes the kernel may have
+  size_t end = 0;        // one past the last arena byte in use (red zones included)
+  size_t declared = 0;   // static bytes as the hardware counts them (aligned sizes, no red zones)
+  size_t limit = 0;      // static + dynamic bytes the kernel may have
+  size_t attribute = 0;  // the kernel's MaxDynamicSharedMemorySize when set, else 0
   std::vector<std::pair<const void*, size_t>> sites;
   std::vector<RedZone> red_zones;
 };
 
 struct KernelRecord {
   int max_dynamic_shared = int(config::kDefaultSharedPerBlock);
+  bool attribute_set = false;  // cudaFuncSetAttribute(MaxDynamicSharedMemorySize) was called
   size_t static_shared = 0;  // learned from the first block that ran
   bool static_known = false;
 };
@@ -232,6 +235,8 @@ std::string hex(unsigned mask) {
 // ---- fibers -----------------------------------------------------------------------------------------
 
 void fiber_main(fctx::transfer_t in);
+unsigned participants(const PendingCollective& p, const WarpState& w);  // warp collectives, below
+void complete_ready(WarpState& w, int warp);
 
 Run& require_run(const char* what) {
   if (t_run == nullptr || t_run->current == nullptr) {
@@ -304,12 +309,7 @@ void release_barrier(Run& run) {
   WarpState& w = engine().warps[f.linear / kWarp];
   const unsigned bit = 1u << (f.linear % kWarp);
   w.exited |= bit;
-  for (const PendingCollective& p : w.pending) {
-    if (!(p.mask & bit) || run.failed()) continue;
-    run.failure = {cudaErrorLaunchFailure,
-                   cat(where(f), ": exited while lanes ", lanes(p.arrived), " of its warp wait for it in ",
-                       op_name(p.op), "(mask ", hex(p.mask), "): a lane named in a mask must call the collective")};
-  }
+  complete_ready(w, f.linear / kWarp);  // collectives that named this lane no longer wait for it
   if (b.barrier_arrived > 0 && b.barrier_arrived == b.live) release_barrier(run);
   switch_to(run, f, next_in_pass(run, f.position));
   __builtin_unreachable();
@@ -343,7 +343,7 @@ std::string deadlock_report(const Run& run) {
        << " (a barrier every live thread must reach). ";
   for (size_t w = 0; w < e.warps.size(); ++w) {
     for (const PendingCollective& p : e.warps[w].pending) {
-      const unsigned missing = p.mask & ~p.arrived;
+      const unsigned missing = participants(p, e.warps[w]) & ~p.arrived;
       os << "Warp " << w << ": lanes " << lanes(p.arrived) << " wait in " << op_name(p.op) << "(mask "
          << hex(p.mask) << ") for lanes " << lanes(missing);
       unsigned at_barrier = 0;
@@ -409,8 +409,7 @@ void start_block(Run& run, uint3 index) {
   run.block.count = count;
   run.block.live = count;
   poison(e.shared, run.layout->end);
-  for (const RedZone& zone : run.layout->red_zones)
-    std::memset(e.shared + zone.offset, config::kGuardByte, config::kSharedRedZoneBytes);
+  for (const RedZone& zone : run.layout->red_zones) std::memset(e.shared + zone.offset, config::kGuardByte, zone.length);
   ++e.stats.blocks;
   e.stats.threads += uint64_t(count);
 }
@@ -419,15 +418,19 @@ void start_block(Run& run, uint3 index) {
 void check_red_zones(Run& run) {
   const std::byte* arena = engine().shared;
   for (const RedZone& zone : run.layout->red_zones) {
-    size_t first = config::kSharedRedZoneBytes, last = 0;
-    for (size_t i = 0; i < config::kSharedRedZoneBytes; ++i) {
+    size_t first = zone.length, last = 0;
+    for (size_t i = 0; i < zone.length; ++i) {
       if (arena[zone.offset + i] == std::byte{config::kGuardByte}) continue;
       first = std::min(first, i);
       last = i;
     }
-    if (first == config::kSharedRedZoneBytes) continue;
-    run.failure = {cudaErrorIllegalAddress, cat("block ", text(run.block.index), ": shared memory bytes ", first, "..",
-                                                last, " past the end of ", zone.owner, " were written")};
+    if (first == zone.length) continue;
+    const bool before = zone.offset == 0;  // the zone in front of the dynamic region
+    run.failure = {cudaErrorIllegalAddress,
+                   before ? cat("block ", text(run.block.index), ": shared memory bytes ", zone.length - last, "..",
+                                zone.length - first, " before the start of ", zone.owner, " were written")
+                          : cat("block ", text(run.block.index), ": shared memory bytes ", first, "..", last,
+                                " past the end of ", zone.owner, " were written")};
     return;
   }
 }
@@ -452,8 +455,8 @@ void execute(Run& run, KernelRecord& kernel) {
                       unsigned(linear / (uint64_t(r.grid.x) * r.grid.y))});
     run_block(run);
     if (!run.failed()) check_red_zones(run);
-    if (!kernel.static_known && !run.failed()) {
-      kernel.static_shared = run.layout->declared;
+    if (!run.failed()) {  // a declaration may first be reached by a later block
+      kernel.static_shared = std::max(kernel.static_shared, run.layout->declared);
       kernel.static_known = true;
     }
   }
@@ -551,13 +554,17 @@ std::optional<Failure> check_configuration(const LaunchRequest& r, const KernelR
                        kernel.max_dynamic_shared,
                        " (raise it with cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, "
                        "bytes), up to ", config::kOptinSharedPerBlock, ")")};
-  const size_t limit = size_t(kernel.max_dynamic_shared) > config::kDefaultSharedPerBlock
-                           ? config::kOptinSharedPerBlock
-                           : config::kDefaultSharedPerBlock;
+  const size_t limit = kernel.attribute_set ? config::kOptinSharedPerBlock : config::kDefaultSharedPerBlock;
   if (kernel.static_known && kernel.static_shared + r.dynamic_shared > limit)
     return Failure{cudaErrorInvalidValue, cat(kernel.static_shared, " bytes of static and ", r.dynamic_shared,
                                               " bytes of dynamic shared memory exceed the ", limit,
                                               " a block of this kernel may have")};
+  if (kernel.attribute_set && kernel.static_known &&
+      kernel.static_shared + size_t(kernel.max_dynamic_shared) > config::kOptinSharedPerBlock)
+    return Failure{cudaErrorInvalidValue,
+                   cat("cudaFuncSetAttribute(MaxDynamicSharedMemorySize, ", kernel.max_dynamic_shared, ") with ",
+                       kernel.static_shared, " bytes of static shared memory exceeds the ",
+                       config::kOptinSharedPerBlock, " a block may have")};
   const auto bound = launch_bounds().find(std::string(base_name(r.kernel_name)));
   if (bound != launch_bounds().end() && threads > uint64_t(bound->second.max_threads))
     return Failure{cudaErrorLaunchOutOfResources,
@@ -574,30 +581,23 @@ uintptr_t word_at(const void* bytes, size_t offset) {
   return word;
 }
 
-// Pointer parameters must be null or inside a live device allocation; every argument word that
-// points into one (pointer members of struct arguments too) adds it to what the launch reaches.
-std::optional<Failure> check_arguments(const LaunchRequest& r, std::vector<const memory::Allocation*>& reached) {
+// Pointer parameters must be null or inside a live device allocation.
+std::optional<Failure> check_arguments(const LaunchRequest& r) {
   for (int i = 0; i < r.argument_count; ++i) {
     const KernelArgument& a = r.arguments[i];
-    if (a.is_pointer) {
-      const uintptr_t pointer = word_at(a.bytes, 0);
-      if (pointer != 0 && memory::find(reinterpret_cast<const void*>(pointer)) == nullptr)
-        return Failure{cudaErrorIllegalAddress,
-                       cat("argument #", i, " (", a.type, ") = 0x", std::hex, pointer, std::dec,
-                           " is not in a live device allocation (a host pointer, a freed allocation, "
-                           "or past the end of one)")};
-    }
-    for (size_t offset = 0; offset + sizeof(uintptr_t) <= a.size; offset += sizeof(uintptr_t)) {
-      const memory::Allocation* allocation = memory::find(reinterpret_cast<const void*>(word_at(a.bytes, offset)));
-      if (allocation != nullptr && std::find(reached.begin(), reached.end(), allocation) == reached.end())
-        reached.push_back(allocation);
-    }
+    if (!a.is_pointer) continue;
+    const uintptr_t pointer = word_at(a.bytes, 0);
+    if (pointer != 0 && memory::find(reinterpret_cast<const void*>(pointer)) == nullptr)
+      return Failure{cudaErrorIllegalAddress,
+                     cat("argument #", i, " (", a.type, ") = 0x", std::hex, pointer, std::dec,
+                         " is not in a live device allocation (a host pointer, a freed allocation, "
+                         "or past the end of one)")};
   }
   return std::nullopt;
 }
 
 // Out-of-bounds accesses of a run: guard-page faults, then damaged slacks (of every live
-// allocation: a wild write need not go through an argument). Repairs what it reports.
+// allocation: a wild write need not go through an argument), repaired when the launch ends.
 std::optional<Failure> check_bounds(Run& run) {
   std::optional<Failure> failure;
   if (run.fault.count > 0) {
@@ -612,7 +612,6 @@ std::optional<Failure> check_bounds(Run& run) {
     const std::string damage = memory::slack_damage(*allocation);
     if (damage.empty()) continue;
     if (!failure) failure = Failure{cudaErrorIllegalAddress, "out-of-bounds write: " + damage};
-    memory::repair_slack(*allocation);
   }
   return failure;
 }
@@ -698,16 +697,18 @@ int block_barrier(BarrierOp op, int predicate) {
 
 namespace {
 
-// The lane whose value lane `lane` receives (the CUDA definitions; `width` a power of two).
+// The lane whose value lane `lane` receives: the PTX definitions of shfl.sync (the offset's low five
+// bits; `width` a power of two).
 int source_lane(WarpOp op, int lane, int arg, int width) {
   const int segment = lane & ~(width - 1);
+  const int offset = arg & (kWarp - 1);
   switch (op) {
     case WarpOp::shfl: return segment + (arg & (width - 1));
-    case WarpOp::shfl_up: return lane - segment >= arg ? lane - arg : lane;
-    case WarpOp::shfl_down: return lane - segment + arg < width ? lane + arg : lane;
+    case WarpOp::shfl_up: return lane - segment >= offset ? lane - offset : lane;
+    case WarpOp::shfl_down: return lane - segment + offset < width ? lane + offset : lane;
     case WarpOp::shfl_xor: {
-      const int source = lane ^ arg;
-      return source >= segment + width || source < 0 ? lane : source;  // later segments: own value
+      const int source = lane ^ offset;
+      return source >= segment + width ? lane : source;  // later segments: own value
     }
     default: return lane;
   }
@@ -717,35 +718,57 @@ bool is_shuffle(WarpOp op) {
   return op == WarpOp::shfl || op == WarpOp::shfl_up || op == WarpOp::shfl_down || op == WarpOp::shfl_xor;
 }
 
-// Every lane of `p` has arrived: computes each lane's result and lets them go on.
-void complete(const PendingCollective& p, int warp) {
+// The lanes a collective waits for: those of its mask that the block has and that have not exited
+// (CUDA: "all non-exited threads named in mask").
+unsigned participants(const PendingCollective& p, const WarpState& w) { return p.mask & w.present & ~w.exited; }
+
+// Every participant of `p` has arrived: computes each one's result and lets them go on. Votes count
+// the participants; a shuffle that reads a lane outside the mask, or one that has exited, reads an
+// undefined value: an error.
+void complete(const PendingCollective& p, const WarpState& w, int warp) {
   Engine& e = engine();
   unsigned ballot = 0;
-  if (p.op == WarpOp::ballot || p.op == WarpOp::any || p.op == WarpOp::all)
-    for (unsigned lanes_left = p.mask; lanes_left != 0; lanes_left &= lanes_left - 1) {
-      const int lane = std::countr_zero(lanes_left);
-      if (p.values[lane] != 0) ballot |= 1u << lane;
-    }
-  for (unsigned lanes_left = p.mask; lanes_left != 0; lanes_left &= lanes_left - 1) {
-    const int lane = std::countr_zero(lanes_left);
-    Fiber& f = e.fibers[warp * kWarp + lane];
+  for (unsigned left = p.arrived; left != 0; left &= left - 1) {
+    const int lane = std::countr_zero(left);
+    if (p.values[lane] != 0) ballot |= 1u << lane;
+  }
+  for (unsigned left = p.arrived; left != 0; left &= left - 1) {
+    const int lane = std::countr_zero(left);
     uint64_t result = 0;
     switch (p.op) {
       case WarpOp::ballot: result = ballot; break;
       case WarpOp::any: result = ballot != 0; break;
-      case WarpOp::all: result = ballot == p.mask; break;
+      case WarpOp::all: result = ballot == p.arrived; break;
       case WarpOp::syncwarp: break;
       default: {
         const int source = source_lane(p.op, lane, p.args[lane], p.width);
-        if (!(p.mask >> source & 1u))
+        const unsigned bit = 1u << source;
+        if (!(p.arrived & bit))
           fail_thread(cudaErrorLaunchFailure,
-                      cat(op_name(p.op), "(mask ", hex(p.mask), "): lane ", lane, " reads lane ", source,
-                          ", which is not in the mask (its value is undefined on the GPU)"));
+                      cat(op_name(p.op), "(mask ", hex(p.mask), "): lane ", lane, " reads lane ", source, ", which ",
+                          !(p.mask & bit) ? "is not in the mask" : !(w.present & bit) ? "this block does not have"
+                                                                                         : "has exited",
+                          ": the value it gets is undefined on the GPU"));
         result = p.values[source];
       }
     }
+    Fiber& f = e.fibers[warp * kWarp + lane];
     f.warp_result = result;
     f.wait = Wait::none;
+  }
+}
+
+// Completes and removes the collectives of warp `warp` whose participants have all arrived.
+void complete_ready(WarpState& w, int warp) {
+  for (size_t i = 0; i < w.pending.size();) {
+    PendingCollective& p = w.pending[i];
+    if (p.arrived == 0 || p.arrived != participants(p, w)) {
+      ++i;
+      continue;
+    }
+    complete(p, w, warp);
+    if (i + 1 != w.pending.size()) std::swap(p, w.pending.back());
+    w.pending.pop_back();
   }
 }
 
@@ -760,13 +783,6 @@ uint64_t warp_collective(WarpOp op, unsigned mask, uint64_t value, int arg, int 
   if (!(mask & bit))
     fail_thread(cudaErrorLaunchFailure, cat(op_name(op), "(mask ", hex(mask), ") does not name the calling lane ",
                                             lane, " (a lane must be in the mask it passes)"));
-  if (mask & ~w.present)
-    fail_thread(cudaErrorLaunchFailure,
-                cat(op_name(op), "(mask ", hex(mask), ") names lanes ", lanes(mask & ~w.present),
-                    " that do not exist (the block has ", run.block.count, " threads)"));
-  if (mask & w.exited)
-    fail_thread(cudaErrorLaunchFailure, cat(op_name(op), "(mask ", hex(mask), ") names lanes ",
-                                            lanes(mask & w.exited), " that have exited: they never arrive"));
   if (is_shuffle(op) && (width <= 0 || width > kWarp || (width & (width - 1)) != 0))
     fail_thread(cudaErrorLaunchFailure, cat(op_name(op), ": width ", width, " is not a power of two <= 32"));
   int index = -1;
@@ -796,11 +812,7 @@ uint64_t warp_collective(WarpOp op, unsigned mask, uint64_t value, int arg, int 
   f.wait = Wait::warp;
   f.warp_op = op;
   f.warp_mask = mask;
-  if (p.arrived == mask) {
-    complete(p, warp);
-    if (index + 1 != int(w.pending.size())) std::swap(p, w.pending.back());
-    w.pending.pop_back();
-  }
+  if (p.arrived == participants(p, w)) complete_ready(w, warp);
   wait_here(run, f);
   return f.warp_result;
 }
@@ -832,13 +844,21 @@ std::byte* shared_static(const void* site, const char* name, size_t bytes, size_
     fail_thread(cudaErrorInvalidValue, cat("static shared memory ('", name, "' included: ", declared, " bytes) and ",
                                            layout.dynamic_bytes, " bytes of dynamic exceed the ", layout.limit,
                                            " a block of this kernel may have"));
+  if (layout.attribute != 0 && declared + layout.attribute > config::kOptinSharedPerBlock)
+    fail_thread(cudaErrorInvalidValue,
+                cat("cudaFuncSetAttribute(MaxDynamicSharedMemorySize, ", layout.attribute, ") with ", declared,
+                    " bytes of static shared memory ('", name, "' included) exceeds the ",
+                    config::kOptinSharedPerBlock, " a block may have"));
   const size_t offset = round_up(layout.end, std::max<size_t>(alignment, 16));
   const size_t end = offset + bytes + config::kSharedRedZoneBytes;
   if (end > config::kSharedArenaBytes)
     fail_thread(cudaErrorLaunchOutOfResources, cat("'", name, "': more shared declarations than the emulator's arena holds"));
-  poison(arena + layout.end, offset + bytes - layout.end);
+  RedZone& gap = layout.red_zones.back();  // the zone that ends at layout.end grows to the new variable
+  std::memset(arena + layout.end, config::kGuardByte, offset - layout.end);
+  gap.length += offset - layout.end;
+  poison(arena + offset, bytes);
   std::memset(arena + offset + bytes, config::kGuardByte, config::kSharedRedZoneBytes);
-  layout.red_zones.push_back({offset + bytes, cat("'", name, "' (", bytes, " bytes)")});
+  layout.red_zones.push_back({offset + bytes, config::kSharedRedZoneBytes, cat("'", name, "' (", bytes, " bytes)")});
   layout.end = end;
   layout.declared = declared;
   layout.sites.emplace_back(site, offset);
@@ -846,11 +866,48 @@ std::byte* shared_static(const void* site, const char* name, size_t bytes, size_
 }
 
 std::byte* shared_dynamic() {
-  require_run("dynamic shared memory");
-  return engine().shared;
+  Run& run = require_run("dynamic shared memory");
+  return engine().shared + run.layout->dynamic_offset;
 }
 
 // ---- launches ------------------------------------------------------------------------------------------------
+
+namespace {
+
+// The launch's shared memory before any static declaration: a red zone, the dynamic region, a red
+// zone after it.
+SharedLayout initial_layout(const LaunchRequest& r, const KernelRecord& kernel) {
+  SharedLayout layout;
+  layout.dynamic_offset = config::kSharedDynamicOffset;
+  layout.dynamic_bytes = r.dynamic_shared;
+  layout.end = layout.dynamic_offset + r.dynamic_shared + config::kSharedRedZoneBytes;
+  layout.red_zones.push_back({0, config::kSharedDynamicOffset, cat("the dynamic shared memory (", r.dynamic_shared,
+                                                                   " bytes)")});
+  layout.red_zones.push_back({layout.dynamic_offset + r.dynamic_shared, config::kSharedRedZoneBytes,
+                              cat("the dynamic shared memory (", r.dynamic_shared, " bytes)")});
+  layout.limit = kernel.attribute_set ? config::kOptinSharedPerBlock : config::kDefaultSharedPerBlock;
+  layout.attribute = kernel.attribute_set ? size_t(kernel.max_dynamic_shared) : 0;
+  return layout;
+}
+
+// One order, or both from the same memory under write tracking of every live allocation (a kernel
+// may reach memory other than through its arguments): the first run's writes are kept aside and
+// undone, the second run's stay (they are the launch's result), then the two are compared.
+std::optional<Failure> run_launch(const LaunchRequest& r, KernelRecord& kernel) {
+  SharedLayout layout = initial_layout(r, kernel);
+  const Schedule order = schedule();
+  if (order != Schedule::both) return run_once(r, layout, kernel, order == Schedule::reverse);
+  struct TrackingScope {
+    TrackingScope() { memory::begin_tracking(memory::live_allocations()); }
+    ~TrackingScope() { memory::end_tracking(); }
+  } tracking;
+  if (std::optional<Failure> bad = run_once(r, layout, kernel, false)) return bad;
+  memory::rewind_tracked_writes();
+  if (std::optional<Failure> bad = run_once(r, layout, kernel, true)) return bad;
+  return compare_schedules(r);
+}
+
+}  // namespace
 
 cudaError_t execute_launch(const LaunchRequest& r) {
   Engine& e = engine();
@@ -858,34 +915,11 @@ cudaError_t execute_launch(const LaunchRequest& r) {
   install_fault_handler();
   KernelRecord& kernel = e.kernels[r.kernel];
   if (std::optional<Failure> bad = check_configuration(r, kernel)) return report(r, *bad);
-  std::vector<const memory::Allocation*> reached;
-  if (std::optional<Failure> bad = check_arguments(r, reached)) return report(r, *bad);
+  if (std::optional<Failure> bad = check_arguments(r)) return report(r, *bad);
   ++e.stats.launches;
-
-  SharedLayout layout;
-  layout.dynamic_bytes = r.dynamic_shared;
-  layout.end = r.dynamic_shared + config::kSharedRedZoneBytes;
-  layout.red_zones.push_back({r.dynamic_shared, cat("the dynamic shared memory (", r.dynamic_shared, " bytes)")});
-  layout.limit = size_t(kernel.max_dynamic_shared) > config::kDefaultSharedPerBlock ? config::kOptinSharedPerBlock
-                                                                                     : config::kDefaultSharedPerBlock;
-  const Schedule order = schedule();
-  if (order != Schedule::both) {
-    if (std::optional<Failure> bad = run_once(r, layout, kernel, order == Schedule::reverse)) return report(r, *bad);
-    return cudaSuccess;
-  }
-  // Both orders from the same memory: the first run's writes are kept aside and undone, the second
-  // run's stay (they are the launch's result), then the two are compared.
-  struct TrackingScope {
-    explicit TrackingScope(const std::vector<const memory::Allocation*>& allocations) {
-      memory::begin_tracking(allocations);
-    }
-    ~TrackingScope() { memory::end_tracking(); }
-  } tracking(reached);
-  if (std::optional<Failure> bad = run_once(r, layout, kernel, false)) return report(r, *bad);
-  memory::rewind_tracked_writes();
-  if (std::optional<Failure> bad = run_once(r, layout, kernel, true)) return report(r, *bad);
-  if (std::optional<Failure> bad = compare_schedules(r)) return report(r, *bad);
-  return cudaSuccess;
+  const std::optional<Failure> failure = run_launch(r, kernel);
+  memory::repair_damaged_slacks();  // after the tracking: every page is writable again
+  return failure ? report(r, *failure) : cudaSuccess;
 }
 
 bool register_launch_bound(const char* kernel, int max_threads, const char* source) {
@@ -910,6 +944,7 @@ cudaError_t set_max_dynamic_shared(const void* kernel, int bytes) {
                         cat("cudaFuncSetAttribute(MaxDynamicSharedMemorySize, ", bytes, "): with ", static_bytes,
                             " bytes of static shared memory the most is ", config::kOptinSharedPerBlock - static_bytes));
   record.max_dynamic_shared = bytes;
+  record.attribute_set = true;
   return cudaSuccess;
 }
 

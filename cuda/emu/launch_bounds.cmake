@@ -8,6 +8,9 @@
 # hardware does. The generated file is included at the end of the emulated build of SOURCE.
 file(READ "${SOURCE}" text)
 get_filename_component(source_name "${SOURCE}" NAME)
+# Comments and string literals may mention __launch_bounds__: only code counts.
+string(REGEX REPLACE "//[^\n]*" "" text "${text}")
+string(REGEX REPLACE "\"[^\"\n]*\"" "\"\"" text "${text}")
 string(REGEX MATCH "namespace (dsa::DSA_CUDA_TWIN[A-Za-z0-9_:]*) {" namespace_line "${text}")
 set(scope "${CMAKE_MATCH_1}")
 string(REGEX MATCHALL "__launch_bounds__\\([^)]*\\)[ \t\r\n]*[A-Za-z_][A-Za-z0-9_]*[ \t\r\n]*\\(" kernels "${text}")
@@ -17,6 +20,15 @@ foreach(kernel IN LISTS kernels)
   string(APPEND registrations
          "    ::dsa::emu::register_launch_bound(\"${CMAKE_MATCH_2}\", int(${CMAKE_MATCH_1}), \"${source_name}\"),\n")
 endforeach()
+# Every __launch_bounds__ must be one this script understands: a bound it missed would go unchecked.
+string(REGEX MATCHALL "__launch_bounds__[ \t]*\\(" uses "${text}")
+list(LENGTH uses use_count)
+list(LENGTH kernels kernel_count)
+if(NOT use_count EQUAL kernel_count)
+  message(FATAL_ERROR "${SOURCE}: ${use_count} __launch_bounds__ but ${kernel_count} of the form "
+                      "'__global__ void __launch_bounds__(BOUND) name(' that the emulator's launch check reads "
+                      "(cuda/emu/launch_bounds.cmake): write every kernel in that form")
+endif()
 set(out "// Generated from ${source_name} by cuda/emu/launch_bounds.cmake: its kernels' __launch_bounds__.\n")
 if(registrations AND scope)
   string(APPEND out "namespace ${scope} {\nnamespace {\n[[maybe_unused]] const bool kLaunchBoundsRegistered = (\n"

@@ -39,6 +39,9 @@ bool release(void* data);
 const Allocation* find(const void* pointer);
 // The live allocation holding all of [pointer, pointer + bytes), or nullptr.
 const Allocation* find_range(const void* pointer, size_t bytes);
+// The live allocation whose mapping (guard pages and slacks included) holds `pointer`, or nullptr:
+// "is this device memory at all" (copies classify pointers with it).
+const Allocation* find_mapping(const void* pointer);
 // The allocation one of whose guard pages holds `address`, or nullptr (async-signal-safe: reads
 // the registry only).
 const Allocation* find_guard(const void* address);
@@ -49,10 +52,12 @@ size_t live_count();
 size_t live_bytes();
 
 // Slack bytes that no longer hold kGuardByte: empty when intact, else a description ("bytes
-// 0..3 after the end of allocation #5 (400 bytes) were written").
+// 0..3 after the end of allocation #5 (400 bytes) were written"); a damaged allocation is noted
+// for repair_damaged_slacks.
 std::string slack_damage(const Allocation& allocation);
-// Restores the slack pattern (after a reported overrun, so the next launch starts clean).
-void repair_slack(const Allocation& allocation);
+// Restores the slacks that slack_damage reported, so the next launch starts clean. Call it when
+// no write tracking is active (tracked pages are read-only).
+void repair_damaged_slacks();
 
 // A guard page opened by the fault handler so that the faulting access could complete; closed
 // (pattern refilled, PROT_NONE again) by close_guards() when the launch ends.
@@ -62,7 +67,8 @@ void close_guards();
 // ---- write tracking, for the schedule check (engine.cpp) -------------------------------------------
 // While tracking, the pages of the given allocations (their bodies) are read-only. The first write
 // to a page faults; the fault handler calls handle_write_fault, which saves the page's content
-// and makes it writable. A launch that writes a few pages of a large arena costs those pages.
+// and makes it writable. A launch that writes a few pages of a large arena costs those pages
+// (past 8192 pages opened one by one, the allocation written is saved and opened whole).
 void begin_tracking(const std::vector<const Allocation*>& allocations);
 // From the fault handler (async-signal-safe: no allocation): true when `address` is in a tracked
 // read-only page, which is now saved and writable; false when it is not tracked.

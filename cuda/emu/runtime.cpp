@@ -75,6 +75,9 @@ const char* kind_name(cudaMemcpyKind kind) {
 // Why [pointer, pointer + bytes) is not device memory a copy may touch; empty when it is.
 std::string device_range_problem(const void* pointer, size_t bytes) {
   const memory::Allocation* allocation = memory::find(pointer);
+  if (allocation == nullptr && memory::find_mapping(pointer) != nullptr)
+    return cat(pointer, " is outside allocation #", memory::find_mapping(pointer)->serial, " (",
+               memory::find_mapping(pointer)->bytes, " bytes), in its guard zone");
   if (allocation == nullptr) return cat(pointer, " is not in a live device allocation");
   const size_t offset = size_t(static_cast<const std::byte*>(pointer) - allocation->data);
   if (offset + bytes > allocation->bytes)
@@ -83,12 +86,16 @@ std::string device_range_problem(const void* pointer, size_t bytes) {
   return {};
 }
 
-bool is_device(const void* pointer) { return memory::find(pointer) != nullptr; }
+// Device memory as far as copies go: anywhere in an allocation's mapping (guard zones included).
+bool is_device(const void* pointer) { return memory::find_mapping(pointer) != nullptr; }
 
 cudaError_t copy(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind, const char* api) {
   if (bytes == 0) return cudaSuccess;
   if (kind < cudaMemcpyHostToHost || kind > cudaMemcpyDefault)
     return record_error(cudaErrorInvalidMemcpyDirection, cat(api, ": copy kind ", int(kind), " is not a cudaMemcpyKind"));
+  if (dst == nullptr || src == nullptr)
+    return record_error(cudaErrorInvalidValue, cat(api, "(", kind_name(kind), ", ", bytes, " bytes): a null ",
+                                                   dst == nullptr ? "destination" : "source"));
   const bool dst_device = kind == cudaMemcpyDefault ? is_device(dst)
                                                     : kind == cudaMemcpyHostToDevice || kind == cudaMemcpyDeviceToDevice;
   const bool src_device = kind == cudaMemcpyDefault ? is_device(src)
@@ -112,6 +119,7 @@ cudaError_t copy(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind, 
 
 cudaError_t fill(void* dst, int value, size_t bytes, const char* api) {
   if (bytes == 0) return cudaSuccess;
+  if (dst == nullptr) return record_error(cudaErrorInvalidValue, cat(api, " of ", bytes, " bytes: a null destination"));
   const std::string problem = device_range_problem(dst, bytes);
   if (!problem.empty()) return record_error(cudaErrorInvalidValue, cat(api, " of ", bytes, " bytes: ", problem));
   std::memset(dst, value, bytes);
