@@ -1,5 +1,5 @@
 // Dense causal attention, CUDA twin (fp32, plain FFMA: no TF32, no tensor cores yet). The math and
-// layouts are the contract of ops/attention.h; the structure is FlashAttention-2 (KERNELS §3):
+// layouts are the contract of ops/attention.h; the structure is FlashAttention-2 (docs/kernels.md §K3):
 //
 //   forward   one block per (query tile, head, batch). The query tile stays in shared memory; the
 //             block walks the key tiles up to the diagonal, staging K and V in shared memory, and

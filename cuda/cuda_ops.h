@@ -71,7 +71,7 @@ void adamw_update(const Context& ctx, float* param, const float* grad, float* m,
                   int64_t n, const ops::AdamWHyper& hyper);
 double sum_squares(const Context& ctx, const float* x, int64_t n);
 
-// DeepSeek Sparse Attention (DESIGN §4; contracts in ops/indexer.h, ops/topk.h,
+// DeepSeek Sparse Attention (docs/design.md §4; contracts in ops/indexer.h, ops/topk.h,
 // ops/sparse_attention.h, ops/indexer_loss.h). UNVERIFIED ON HARDWARE: compiled, never run on a GPU.
 // Bad inputs (a NaN score, a bad index list) throw dsa::Error naming batch, query and key or slot,
 // as the CPU twin does; finding them costs one stream synchronisation per call.

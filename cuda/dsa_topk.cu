@@ -1,7 +1,7 @@
 // Causal top-k, CUDA twin (contract: ops/topk.h). UNVERIFIED ON HARDWARE: compiled for sm_90,
 // never run on a GPU; tests/test_cuda_dsa.cpp checks that it selects the CPU twin's lists.
 //
-// One block of 256 threads per query row (b, t), radix select (KERNELS §5):
+// One block of 256 threads per query row (b, t), radix select (docs/kernels.md §K5):
 //   1. NaN scan of s <= t: the first NaN (lowest s) of the row lowers the error record to
 //      row * T + s, so the host names the first NaN in (b, t, s) order, as the CPU twin does.
 //   2. Rows with t + 1 <= k keep every key: 0..t, then -1.

@@ -36,7 +36,7 @@ namespace {
 __global__ void probe_kernel(int* flag) { *flag = 1; }
 
 // One compute stream for every op, one transfer stream for host->device copies of batches, and the
-// cuBLAS handle bound to the compute stream with a fixed 32 MiB workspace (KERNELS §7).
+// cuBLAS handle bound to the compute stream with a fixed 32 MiB workspace (docs/kernels.md §K7).
 struct Runtime {
   cudaStream_t compute = nullptr, transfer = nullptr;
   cublasHandle_t blas = nullptr;
@@ -112,7 +112,7 @@ void sync_compute() { DSA_CUDA_CHECK(cudaStreamSynchronize(runtime().compute), "
 
 }  // namespace
 
-// The DSA ops' largest call (DESIGN §4): the widest lists for the sparse attention and the
+// The DSA ops' largest call (docs/design.md §4): the widest lists for the sparse attention and the
 // sparse-domain loss, and the dense-domain loss (list width 0). The indexer needs none.
 size_t dsa_workspace(const ops::WorkspaceQuery& query) {
   if (query.indexer.heads == 0) return 0;

@@ -1,4 +1,4 @@
-// Helpers for CUDA-vs-CPU tests (KERNELS §1): device buffers through the CUDA twin's own memory
+// Helpers for CUDA-vs-CPU tests (docs/kernels.md §K1): device buffers through the CUDA twin's own memory
 // ops (no CUDA headers here), NaN poisoning (the relative-error metric is test_util.h's). The twin
 // runs on the GPU when there is one, else on the emulated device (cuda_backend.h): these tests
 // never skip for lack of a GPU. Each test program says once which device it ran on.

@@ -68,7 +68,7 @@ TEST(CliErrors, OutOfRange) {
   expect_error(run_cli("train --config " + path), {"c.yaml:2", "train.batch_size", ">= 1"});
   const std::string valid = write_text(dir + "/valid.yaml", "train:\n  batch_size: 4\n");
   expect_error(run_cli("train --config " + valid + " --set train.device=gpu"), {"--set train.device=gpu", "auto, cpu, cuda"});
-  // DESIGN §5 names strategies and precisions this build does not train yet: refused, not
+  // docs/design.md §5 names strategies and precisions this build does not train yet: refused, not
   // silently trained as something else, and before any run folder exists.
   const std::string dsa = " --set schedule.stages.0.name=sparse --set run.dir=" + dir + "/runs";
   expect_error(run_cli("train --config " + valid + dsa + " --set selection.strategy=hierarchical"),

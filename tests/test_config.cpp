@@ -1,4 +1,4 @@
-// Config loading (DESIGN §4 "Config sections"): includes, --set overrides, validation messages,
+// Config loading (docs/design.md §4 "Config sections"): includes, --set overrides, validation messages,
 // to_yaml round trip, describe_keys, and the configs shipped in configs/.
 #include <gtest/gtest.h>
 #include <unistd.h>

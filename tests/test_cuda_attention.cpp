@@ -1,5 +1,5 @@
 // The CUDA twin of dense causal attention (cuda/attention.cu) against the CPU twin
-// (cpu/attention.cpp), KERNELS §1: fresh random inputs per shape (odd T, T across and inside tile
+// (cpu/attention.cpp), docs/kernels.md §K1: fresh random inputs per shape (odd T, T across and inside tile
 // edges, GQA groups of 1, 2, 3 and 6 heads, head dims 16 … 128), q/k/v strided inside one fused
 // QKV buffer as the model lays them out (and once in separate buffers, so q_stride != kv_stride),
 // outputs poisoned with NaN, ‖gpu − cpu‖ / ‖cpu‖ <= 1e-5 for out, lse, dq, dk, dv, and
@@ -42,7 +42,7 @@ using test::random_vector;
 using test::relative_error;
 using Floats = std::vector<float>;
 
-constexpr double kTolerance = 1e-5;  // fp32 vs fp32 (KERNELS §1)
+constexpr double kTolerance = 1e-5;  // fp32 vs fp32 (docs/kernels.md §K1)
 
 // Where q, k and v live in one buffer of `size` floats. Either arrangement covers every element
 // of the buffer exactly once, so a gradient buffer of the same layout is completely overwritten.

@@ -1,6 +1,6 @@
 // The CUDA twin of the DeepSeek Sparse Attention ops (cuda/dsa_indexer.cu, cuda/dsa_topk.cu,
 // cuda/dsa_sparse_attention.cu with cuda/dsa_index_lists.cu, cuda/dsa_indexer_loss.cu) against the
-// CPU twin (cpu/dsa_*.cpp), KERNELS §1: fresh random inputs per shape (odd T, T across 64-row tile
+// CPU twin (cpu/dsa_*.cpp), docs/kernels.md §K1: fresh random inputs per shape (odd T, T across 64-row tile
 // edges, k = 1, small k, k >= T, HI = 1 and 4, dI 8 ... 128, weights on and off, GQA groups),
 // outputs poisoned with NaN, ||gpu - cpu|| / ||cpu|| <= 1e-5, identical top-k lists from the same
 // scores (with many exact ties: zeros, -0.0, repeated values), bit-identical results across two
@@ -62,7 +62,7 @@ using test::relative_error;
 using Floats = std::vector<float>;
 using test::Lists;
 
-constexpr double kTolerance = 1e-5;  // fp32 vs fp32 (KERNELS §1)
+constexpr double kTolerance = 1e-5;  // fp32 vs fp32 (docs/kernels.md §K1)
 // Below this RMS a reference is zero in exact arithmetic and rounding noise in both twins (dq,
 // dk of rows with one key: dS = P (dP - delta) = 0); then the GPU's RMS must be small too.
 constexpr double kZeroRms = 1e-6;

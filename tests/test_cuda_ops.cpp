@@ -1,12 +1,12 @@
 // The CUDA twins of the memory-bound ops (cuda/{embedding,rmsnorm,rope,swiglu,residual,
-// cross_entropy,adamw}.cu) against the CPU twins (cpu::<op><float>), KERNELS §1: fresh random
+// cross_entropy,adamw}.cu) against the CPU twins (cpu::<op><float>), docs/kernels.md §K1: fresh random
 // inputs per shape (odd rows and dims, 1-element cases, vocab 50257, misaligned views that force
 // the scalar paths), outputs poisoned with NaN except where the contract accumulates (then both
 // twins start from the same random values), ‖gpu − cpu‖ / ‖cpu‖ checked, argmax predictions
 // identical, and every CUDA op run twice on the same input with bit-identical results (a result
 // that changes is a race). Every test skips, saying why, without the CUDA twin or a GPU.
 //
-// Tolerances. kTolerance = 1e-5 for single fp32 ops (KERNELS §1; the differences are summation
+// Tolerances. kTolerance = 1e-5 for single fp32 ops (docs/kernels.md §K1; the differences are summation
 // order and fma contraction, ~1e-7 per element; the longest sum here, rmsnorm's dweight over 4099
 // rows, differs by ~2e-6 because the CPU twin adds the rows one by one). The exp-heavy ops
 // (swiglu, cross_entropy) use the same 1e-5: the CPU float twin's polynomial exp_fast is within

@@ -1,4 +1,4 @@
-// DeepSeek Sparse Attention inside the model (DESIGN §4), on the CPU twin:
+// DeepSeek Sparse Attention inside the model (docs/design.md §4), on the CPU twin:
 //   - gradient checks in double: the indexer's gradient is exactly that of its L_I (warm-up over
 //     s <= t, sparse stage over S_t), the main model's that of the LM loss through sparse attention;
 //   - detach: the LM loss gives every indexer weight an exactly zero gradient and L_I every main
@@ -349,7 +349,7 @@ TEST(DsaAccounting, CountsMatchTheModel) {
   EXPECT_EQ(a.dense_pairs, 37.0 * 38.0 / 2.0);
   EXPECT_EQ(a.sparse_pairs, sparse_pairs);
   EXPECT_EQ(a.list_width, 5);
-  // KERNELS §2: 14 pairs Dh per head (forward 4 + backward 10), times the batch.
+  // docs/kernels.md §K2: 14 pairs Dh per head (forward 4 + backward 10), times the batch.
   EXPECT_DOUBLE_EQ(a.attention_sparse_flops, 14.0 * 3 * sparse_pairs * 4 * 2);
   EXPECT_DOUBLE_EQ(a.lists_bytes, 3.0 * 37 * 5 * 4);
   const std::string text = model::describe(a, cfg);

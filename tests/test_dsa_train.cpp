@@ -1,4 +1,4 @@
-// The DSA stages in the training loop (DESIGN §4, §6) on the tiny config and a KJV slice:
+// The DSA stages in the training loop (docs/design.md §4, §6) on the tiny config and a KJV slice:
 // dense -> warmup -> sparse with the right metrics, a frozen main model in warm-up (bit-identical
 // weights and AdamW moments, no decay), bit-exact resume across a stage boundary, and learning:
 // after warm-up the indexer's top-k holds clearly more dense attention mass than a random causal

@@ -1,4 +1,4 @@
-// DeepSeek Sparse Attention golden fixtures (tools/make_golden.py, PyTorch float64, DESIGN §4):
+// DeepSeek Sparse Attention golden fixtures (tools/make_golden.py, PyTorch float64, docs/design.md §4):
 // the same weights and tokens through dsatrain's model with a lightning indexer must give the
 // golden indexer scores, selections, L_I per layer, LM loss, logits and every gradient, in the
 // two indexer stages:

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # CPU throughput: dsatrain against PyTorch (tools/torch_ref.py) on the same model, same shard,
-# same batch and steps, measured in one run (DESIGN §7 "Benchmarks"). PyTorch runs in three
+# same batch and steps, measured in one run (docs/design.md §7 "Benchmarks"). PyTorch runs in three
 # threading settings and the fastest is the peer. Ends with exactly
 #     ratio dsatrain/pytorch tokens_per_s: <r>
 #

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# tools/gpu_check.sh OUTDIR — the one script for a GPU machine (DESIGN §7, docs/gpu.md).
+# tools/gpu_check.sh OUTDIR — the one script for a GPU machine (docs/design.md §7, docs/gpu.md).
 #
 # Runs on the GPU machine from the repository root with the prebuilt bundle .carry/gpu/ (made here
 # by tools/gpu_build.sh; the GPU machine has no network and none of our libraries), in about five
@@ -420,7 +420,7 @@ if [[ -n "$DSA_TPS" && -n "$TORCH_TPS" ]]; then
 fi
 say "ratio dsatrain/pytorch_eager (fp32, TF32 off) tokens_per_s: $RATIO"
 
-# Per-op rates from the profile: attention TFLOP/s (KERNELS §2 counts) next to the fp32 GEMM
+# Per-op rates from the profile: attention TFLOP/s (docs/kernels.md §K2 counts) next to the fp32 GEMM
 # ceiling, memory-bound ops' GB/s (docs/kernels.md minimal bytes) next to the copy bandwidth.
 if [[ -s "$WORK/bench.out" ]] && grep -q "^op " "$WORK/bench.out"; then
   python3 - "$WORK/bench.out" configs/gpu_small.yaml "${CEIL_FP32:-0}" "${CEIL_COPY:-0}" >"$WORK/rates.out" 2>&1 <<'EOF'
@@ -447,7 +447,7 @@ for line in open(bench):
     if m:
         ops[m.group(1)] = (int(m.group(2)), float(m.group(3)) / 1e3)  # calls, total seconds
 print(f"rates at V={V} D={D} L={L} H={H} Hkv={Hkv} F={F} T={T} B={B} over {steps} steps; ceilings fp32 {fp32} TFLOP/s, copy {copy} TB/s")
-flops_per_step = {  # KERNELS §2 conventions
+flops_per_step = {  # docs/kernels.md §K2 conventions
     "attention_forward": 4 * pairs * Dh * H * B * L,
     "attention_backward": 10 * pairs * Dh * H * B * L,
     "matmul_forward": 2 * N * gemm_params,

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """dsatrain's logits against Hugging Face transformers' LlamaForCausalLM on the same tokens.
 
-Proves that an exported checkpoint (`dsatrain export`, DESIGN §6) is the model dsatrain trained:
+Proves that an exported checkpoint (`dsatrain export`, docs/design.md §6) is the model dsatrain trained:
 loads the export with transformers.LlamaForCausalLM in float32 (TF32 off, eager attention), runs
 the tokens that `dsatrain eval --checkpoint C --dump-logits FILE --windows 1` wrote (the first
 window of the validation split: "inputs" I32 [1, T], "logits" F32 [1, T, V]) and compares:
@@ -43,7 +43,7 @@ def read_safetensors(path):
 
 
 def read_shard_head(path, count):
-    """The first `count` tokens of an llm.c shard (DESIGN §6: 256 int32 header, uint16/uint32)."""
+    """The first `count` tokens of an llm.c shard (docs/design.md §6: 256 int32 header, uint16/uint32)."""
     import numpy as np
     with open(path, "rb") as f:
         header = np.frombuffer(f.read(256 * 4), dtype="<i4")

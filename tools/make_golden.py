@@ -1,12 +1,12 @@
 #!/usr/bin/python3
-"""Golden fixtures for the C++ tests (DESIGN §3 model, §7 "Golden fixtures").
+"""Golden fixtures for the C++ tests (docs/design.md §3 model, §7 "Golden fixtures").
 
-Builds the dense Llama-style model of DESIGN §3 by hand in PyTorch, float64, from fixed weights
+Builds the dense Llama-style model of docs/design.md §3 by hand in PyTorch, float64, from fixed weights
 (numpy RandomState), and writes per fixture one safetensors file under tests/golden/ with the
-weights (Hugging Face Llama names, DESIGN §6), inputs, targets, logits, loss and the gradient of the
+weights (Hugging Face Llama names, docs/design.md §6), inputs, targets, logits, loss and the gradient of the
 mean loss with respect to every weight. See tools/README.md for the layout.
 
-The DSA fixtures (DSA_FIXTURES) add a lightning indexer per layer (DESIGN §4) and store the
+The DSA fixtures (DSA_FIXTURES) add a lightning indexer per layer (docs/design.md §4) and store the
 warm-up stage (dense attention; indexer scores, L_I per layer and the indexer's gradients) and the
 sparse stage (top-k selections under the tie rule, LM loss and logits, L_I over S_t, every
 gradient), with the k-th-place selection margin of every row.
@@ -56,7 +56,7 @@ GAIN_STD = 0.1  # norm gains are 1 + GAIN_STD * normal, so the tests exercise th
 # ---- weights -----------------------------------------------------------------------------------
 
 def weight_names(cfg):
-    """Hugging Face Llama names (DESIGN §6), in the order the weights are drawn and stored."""
+    """Hugging Face Llama names (docs/design.md §6), in the order the weights are drawn and stored."""
     names = ["model.embed_tokens.weight"]
     for i in range(cfg["n_layers"]):
         p = f"model.layers.{i}."
@@ -83,7 +83,7 @@ def weight_shape(cfg, name):
 
 
 def make_weights(cfg, rng):
-    """DESIGN §3 init (normal(0, 0.02); o_proj and down_proj scaled by 1/sqrt(2N)), except the
+    """docs/design.md §3 init (normal(0, 0.02); o_proj and down_proj scaled by 1/sqrt(2N)), except the
     norm gains, which are 1 + 0.1 * normal instead of 1. PyTorch Linear layout [out, in]."""
     resid_scale = 1.0 / math.sqrt(2.0 * cfg["n_layers"])
     weights = {}
@@ -164,7 +164,7 @@ def mean_cross_entropy(logits, targets):
     return F.cross_entropy(logits.reshape(-1, V), targets.reshape(-1), reduction="mean")
 
 
-# ---- independent reference: loops in numpy, written from DESIGN §3 alone -----------------------
+# ---- independent reference: loops in numpy, written from docs/design.md §3 alone -----------------------
 
 def naive_forward(cfg, Wn, tokens):
     """Straightforward per-position, per-head evaluation. Wn: name -> numpy float64 array."""
@@ -391,7 +391,7 @@ def build_fixture(cfg):
     return tensors, metadata, loss.item(), max_grad, fd_err
 
 
-# ---- DeepSeek Sparse Attention fixtures (DESIGN §4) --------------------------------------------
+# ---- DeepSeek Sparse Attention fixtures (docs/design.md §4) --------------------------------------------
 #
 # The same model with a lightning indexer per layer, in the two indexer training stages:
 #   warm-up: dense attention; the indexer is trained by L_I over s <= t (main model frozen);
@@ -435,7 +435,7 @@ def dsa_weight_names(cfg):
 
 
 def make_dsa_weights(cfg, rng):
-    """make_weights, then normal(0, 0.02) for every indexer tensor (DESIGN §4), layer by layer."""
+    """make_weights, then normal(0, 0.02) for every indexer tensor (docs/design.md §4), layer by layer."""
     weights = make_weights(cfg, rng)
     HI, dI, D = cfg["indexer_heads"], cfg["indexer_dim"], cfg["d_model"]
     shapes = {"wq": (HI * dI, D), "wk": (dI, D), "weights_proj": (HI, D)}
@@ -599,7 +599,7 @@ def selection_margins(cfg, scores, aux, k):
     return margins, tied
 
 
-# ---- independent reference for DSA: loops in numpy, written from DESIGN §3-§4 alone -------------
+# ---- independent reference for DSA: loops in numpy, written from docs/design.md §3-§4 alone -------------
 
 def naive_dsa_forward(cfg, Wn, tokens, mode, k):
     """Per position, per head; selection by Python's sort with the key (-score, s). Returns

@@ -1,7 +1,7 @@
 # shellcheck shell=bash
 # Shared helper for the Python tools (source it; do not run it).
 #
-# Python tools run on Debian's interpreter, /usr/bin/python3, with Debian's packages (DESIGN §1):
+# Python tools run on Debian's interpreter, /usr/bin/python3, with Debian's packages (docs/design.md §1):
 # the `python3` first on PATH may be another interpreter that lacks them.
 #
 #   source tools/pyenv.sh

@@ -9,7 +9,7 @@ packages=(
   libyaml-cpp-dev             # configs
   libgtest-dev                # tests
   libboost-context-dev        # the emulated GPU's fibers (cuda/emu/)
-  libopenblas-openmp-dev      # CPU GEMMs: the OpenMP build, one thread pool with our ops (DESIGN §7)
+  libopenblas-openmp-dev      # CPU GEMMs: the OpenMP build, one thread pool with our ops (docs/design.md §7)
   bible-kjv                   # the default corpus
 )
 

@@ -1,10 +1,10 @@
 #!/usr/bin/python3
-"""PyTorch peer for the benchmarks: the DESIGN §3 dense model, trained the natural fast eager way.
+"""PyTorch peer for the benchmarks: the docs/design.md §3 dense model, trained the natural fast eager way.
 
 Same math as dsatrain (RMSNorm, half-split RoPE, causal GQA attention, SwiGLU, tied embeddings),
 float32 (or bf16 autocast on CUDA), AdamW (lr 3e-3, betas 0.9/0.95, weight decay 0.1 on the
 projection matrices only — like dsatrain's default, norms and embeddings are not decayed), global
-gradient clipping at 1.0, DESIGN §3 init. Defaults are the quick-start model.
+gradient clipping at 1.0, docs/design.md §3 init. Defaults are the quick-start model.
 
 Benchmark mode (default): --warmup untimed steps, then --steps timed steps on random windows of an
 llm.c token shard (--data; random tokens when absent), ending with exactly one line
@@ -137,7 +137,7 @@ def read_dsatrain_config(path, depth=0):
     return out
 
 
-# ---- the model (DESIGN §3) ---------------------------------------------------------------------
+# ---- the model (docs/design.md §3) ---------------------------------------------------------------------
 
 def upcast(x):
     """Half-precision activations (autocast) go to float32 for norms, softmax and the loss."""
@@ -219,7 +219,7 @@ class LlamaRef(nn.Module):
         cos, sin = rope_tables(a.seq, a.d_model // a.heads, a.rope_theta)
         self.register_buffer("rope_cos", cos, persistent=False)
         self.register_buffer("rope_sin", sin, persistent=False)
-        # DESIGN §3 init: normal(0, 0.02) for E and every W, Wo and Wdown scaled by 1/sqrt(2N).
+        # docs/design.md §3 init: normal(0, 0.02) for E and every W, Wo and Wdown scaled by 1/sqrt(2N).
         for p in self.parameters():
             if p.dim() == 2:
                 nn.init.normal_(p, 0.0, 0.02)
@@ -268,7 +268,7 @@ def clip_grad_norm(params, max_norm):
 # ---- data --------------------------------------------------------------------------------------
 
 def read_shard(path):
-    """llm.c token shard (DESIGN §6): 256 int32 header [magic, version, count, ...], then tokens."""
+    """llm.c token shard (docs/design.md §6): 256 int32 header [magic, version, count, ...], then tokens."""
     header = np.fromfile(path, dtype="<i4", count=256)
     if header.size < 256:
         sys.exit(f"torch_ref: {path}: shorter than the 1024-byte shard header")

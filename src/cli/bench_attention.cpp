@@ -1,5 +1,5 @@
 // dsatrain bench --attention: the attention kernels alone, forward + backward, dense causal
-// against sparse attention over index lists (issue 4 acceptance, KERNELS §4), through the backend
+// against sparse attention over index lists (issue 4 acceptance, docs/kernels.md §K4), through the backend
 // table of the chosen device (--device auto|cpu|cuda: the CUDA twin when the build has it and a
 // GPU is present, else the CPU twin), with the device's copy bandwidth and a PyTorch peer
 // (tools/attention_ref.py, on the same device) in the same run. The index lists of the attention
@@ -462,10 +462,10 @@ int bench_attention(const ParsedOptions& options) {
                 row.peer_note == "-" ? "" : row.peer_note.c_str());
   }
 
-  // The separate table: selection and indexer (KERNELS §2 counts).
+  // The separate table: selection and indexer (docs/kernels.md §K2 counts).
   std::printf("selection and indexer, timed separately (%s): indexer_fwd = lightning indexer scores HI=%ld dI=%ld with weights,\n"
               "  all causal pairs (tflops = 2*T(T+1)/2*HI*dI / time; GB/s = the T*T*4 B of scores written);\n"
-              "  topk = top-k selection over a random [1,T,T] score buffer (GB/s = T*T*4 B read / time, KERNELS §2)\n",
+              "  topk = top-k selection over a random [1,T,T] score buffer (GB/s = T*T*4 B read / time, docs/kernels.md §K2)\n",
               gpu ? "median" : "best", long(kIndexerHeads), long(kIndexerDim));
   std::printf("%6s %5s %-11s %10s %8s %9s %8s\n", "T", "k", "op", "ms", "tflops", "GB/s", "of_copy");
   for (const SelectRow& row : select_rows) {

@@ -88,7 +88,7 @@ static int bench_ceilings() {
   return 0;
 }
 
-// DESIGN §2: the plan printed at start against what the process really took. On the GPU that
+// docs/design.md §2: the plan printed at start against what the process really took. On the GPU that
 // is every cudaMalloc of the twin (arenas + cuBLAS workspace); on the CPU the peak resident set,
 // which also holds the program, the token shards and libraries, so it sits above the plan.
 static void print_memory_check(const model::MemoryPlan& plan, ops::Device device) {

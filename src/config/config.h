@@ -1,4 +1,4 @@
-// Typed configuration (DESIGN §4 "Config sections"). Loaded from YAML with `include:` fragments,
+// Typed configuration (docs/design.md §4 "Config sections"). Loaded from YAML with `include:` fragments,
 // then `--set a.b=v` overrides, then validated: every error names the file, the line, the key and
 // what is allowed (an unknown key also suggests the nearest valid one).
 #pragma once
@@ -26,7 +26,7 @@ struct ModelConfig {
   bool operator==(const ModelConfig&) const = default;
 };
 
-// Lightning indexer (DESIGN §4); used from the DSA stages on.
+// Lightning indexer (docs/design.md §4); used from the DSA stages on.
 struct IndexerConfig {
   int64_t heads = 4;
   int64_t dim = 64;
@@ -37,7 +37,7 @@ struct IndexerConfig {
   bool operator==(const IndexerConfig&) const = default;
 };
 
-// Selection strategy and k rule (DESIGN §5).
+// Selection strategy and k rule (docs/design.md §5).
 struct SelectionConfig {
   std::string strategy = "topk";  // topk | sliding_window | local_global | hierarchical | dense
   int64_t k = 64;

@@ -1,4 +1,4 @@
-// Config files and their `include:` fragments (DESIGN §4).
+// Config files and their `include:` fragments (docs/design.md §4).
 #include <filesystem>
 #include <optional>
 

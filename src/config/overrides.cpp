@@ -1,4 +1,4 @@
-// --set a.b.c=value overrides, applied after all files (DESIGN §4).
+// --set a.b.c=value overrides, applied after all files (docs/design.md §4).
 #include <charconv>
 
 #include "config/schema.h"

@@ -140,7 +140,7 @@ std::vector<KeySpec<Config>> make_config_keys() {
           one_of({"fp32", "bf16", "fp16", "fp8", "int8", "int4"}), "indexer scoring precision"),
       key("selection.strategy", &C::selection, &S::strategy,
           one_of({"topk", "sliding_window", "local_global", "hierarchical", "dense"}),
-          "how S_t is chosen (DESIGN §5)"),
+          "how S_t is chosen (docs/design.md §5)"),
       key("selection.k", &C::selection, &S::k, at_least(1),
           "tokens kept per query, |S_t| = min(k, t+1)"),
       unbound("schedule.stages", ValueType::StageList, non_empty(),

@@ -1,4 +1,4 @@
-// The config schema (DESIGN §4 "Config sections"): one row per key with its type, default, allowed
+// The config schema (docs/design.md §4 "Config sections"): one row per key with its type, default, allowed
 // values and a one-line description. The rows drive validation, describe_keys(), to_yaml() and
 // docs/configs.md, so adding a key means adding one row here (and its struct field).
 #pragma once

@@ -1,4 +1,4 @@
-// The arena (DESIGN §2): one allocation per purpose group, carved by offsets computed before the
+// The arena (docs/design.md §2): one allocation per purpose group, carved by offsets computed before the
 // first step. Nothing is allocated inside a training step. Planning is separate from allocating so
 // that the plan can be printed (and checked by `dsatrain bench`) before any memory is taken.
 #pragma once

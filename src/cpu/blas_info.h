@@ -1,4 +1,4 @@
-// Which BLAS library this process actually loaded (benchmarks print it, DESIGN §7) and how it
+// Which BLAS library this process actually loaded (benchmarks print it, docs/design.md §7) and how it
 // threads. Resolved at run time with dladdr, so a wrong Debian alternative shows up in the output.
 #pragma once
 #include <cstdint>

@@ -1,7 +1,7 @@
 // The CPU twin: every op of src/ops/ for float (training) and double (gradient checks).
 // Contracts (shapes, math) live in the matching src/ops/ header; this file only declares.
 // Threading: OpenMP inside each op; BLAS is the OpenMP build of OpenBLAS, which runs
-// single-threaded when called from inside our parallel regions (one thread pool, DESIGN §7).
+// single-threaded when called from inside our parallel regions (one thread pool, docs/design.md §7).
 #pragma once
 #include "ops/backend.h"
 

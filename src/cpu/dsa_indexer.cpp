@@ -4,7 +4,7 @@
 // workspace, then the ReLU/weight epilogue row by row. The dk pass: one task per (batch, block of
 // kBlock keys) over the queries t >= s, so each task owns its dk rows and adds the heads in
 // order (no atomics; the same bits for any thread count). GEMMs run single-threaded on strided
-// views (we are inside an OpenMP region; one thread pool, DESIGN §7).
+// views (we are inside an OpenMP region; one thread pool, docs/design.md §7).
 #include <algorithm>
 #include <cmath>
 #include <limits>

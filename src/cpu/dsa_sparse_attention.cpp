@@ -1,7 +1,7 @@
 // Sparse attention over index lists, CPU twin (ops/sparse_attention.h).
 // Forward and the dq pass: one task per query row (b, t), all heads. The loops run key-major:
 // each selected key (and value) row is gathered once from the strided QKV buffer and used by
-// every head while it is in cache (KERNELS §4), and the work is proportional to the list length,
+// every head while it is in cache (docs/kernels.md §K4), and the work is proportional to the list length,
 // never to t. The dq pass rebuilds P from the saved lse and keeps P and dS of every (t, j, h)
 // in the workspace; the dk/dv pass: one task per key row (b, s) over its transposed list (the
 // list slots that hold s, in increasing t) reads them back: every dk/dv element is summed in

@@ -1,4 +1,4 @@
-// Token shards in the llm.c layouts (DESIGN §6): a header of 256 int32 (magic, version, token
+// Token shards in the llm.c layouts (docs/design.md §6): a header of 256 int32 (magic, version, token
 // count, rest zero), then the tokens. GPT-2 style: magic 20240520, version 1, uint16 tokens;
 // Llama-3 style: magic 20240801, version 7, uint32 tokens.
 #pragma once

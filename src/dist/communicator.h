@@ -1,4 +1,4 @@
-// The trainer talks to other ranks only through this interface (DESIGN §1). Backends: `local`
+// The trainer talks to other ranks only through this interface (docs/design.md §1). Backends: `local`
 // (one rank, every collective is the identity) now; `mpi` (CPU ranks) and `nccl` (GPU ranks) plug
 // in here later without touching the training loop.
 #pragma once

@@ -1,5 +1,5 @@
 // Parameter, FLOP and memory accounting per layer for the attention and the lightning indexer
-// (DESIGN §4; FLOP conventions of KERNELS §2). Printed by `dsatrain train` at start, written to
+// (docs/design.md §4; FLOP conventions of docs/kernels.md §K2). Printed by `dsatrain train` at start, written to
 // summary.json, and printed by `dsatrain bench`, so that every indexer variant and k states what
 // it costs next to what it buys.
 //

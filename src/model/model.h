@@ -1,10 +1,10 @@
-// The model of DESIGN §3 and §4: forward and backward orchestration over a backend table, with
+// The model of docs/design.md §3 and §4: forward and backward orchestration over a backend table, with
 // an optional lightning indexer per layer (DeepSeek Sparse Attention). Owns three arenas on the
 // backend's device: parameters+gradients, activations saved for the backward, and scratch reused
 // across layers (the AdamW moments belong to the optimizer).
 // T is float for training; double (CPU twin only) serves gradient checks and golden fixtures.
 //
-// Attention modes (the training stages of DESIGN §4, set with set_mode):
+// Attention modes (the training stages of docs/design.md §4, set with set_mode):
 //   dense   causal dense attention; the indexer, if any, is not run.
 //   warmup  dense attention; the indexer scores every s <= t and, with indexer_grad, is trained by
 //           L_I over s <= t against the dense attention (lse of the dense pass).

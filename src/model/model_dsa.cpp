@@ -1,4 +1,4 @@
-// The DeepSeek Sparse Attention parts of a layer (DESIGN §4): the lightning indexer's scores,
+// The DeepSeek Sparse Attention parts of a layer (docs/design.md §4): the lightning indexer's scores,
 // the selection S_t, the indexer's own training step (L_I and its gradient, inside the forward),
 // and the selection metrics of evaluations. Orchestration only: the math lives in the ops
 // (ops/indexer.h, topk.h, sparse_attention.h, indexer_loss.h), reached through the backend table.

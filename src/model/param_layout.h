@@ -1,4 +1,4 @@
-// The model's tensor table: every parameter with its Hugging Face Llama name (DESIGN §6), shape,
+// The model's tensor table: every parameter with its Hugging Face Llama name (docs/design.md §6), shape,
 // offset in the parameter arena (in elements), initialisation and optimizer treatment. Gradients
 // and AdamW moments use the same layout, so one offset addresses all four.
 //
@@ -48,7 +48,7 @@ struct ParamLayout {
   const ParamSpec& find(const std::string& name) const;  // throws naming the tensor
 };
 
-// indexer: the lightning indexer's shape (DESIGN §4), or null for a model without one (a run
+// indexer: the lightning indexer's shape (docs/design.md §4), or null for a model without one (a run
 // whose stages are all dense). Indexer tensors form the ParamGroup::indexer optimizer group.
 ParamLayout make_param_layout(const config::ModelConfig& model,
                               const config::OptimizerConfig& optimizer,

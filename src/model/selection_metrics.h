@@ -1,4 +1,4 @@
-// Selection quality of one layer (DESIGN §6 attn_mass_recall and topk_overlap), summed over the
+// Selection quality of one layer (docs/design.md §6 attn_mass_recall and topk_overlap), summed over the
 // rows of a batch so that evaluations can average over batches, layers and rows:
 //   mass_recall += sum_{s in S_t} p_ts           p_t: the head-averaged dense attention of row t,
 //                                                so this is the mean over heads of each head's

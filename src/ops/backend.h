@@ -47,7 +47,7 @@ struct Backend {
   CrossEntropy<T>* cross_entropy;
   AdamWUpdate<T>* adamw_update;
   SumSquares<T>* sum_squares;
-  // DeepSeek Sparse Attention (DESIGN §4). A twin that lacks them leaves them null; the model
+  // DeepSeek Sparse Attention (docs/design.md §4). A twin that lacks them leaves them null; the model
   // refuses the warmup and sparse stages on it, naming the missing op.
   IndexerForward<T>* indexer_forward;
   IndexerBackward<T>* indexer_backward;

@@ -1,4 +1,4 @@
-// Index lists: the keys each query attends to in sparse attention (DESIGN §4). Every selection
+// Index lists: the keys each query attends to in sparse attention (docs/design.md §4). Every selection
 // strategy writes this format (ops/topk.h is the default one) and every consumer reads only it
 // (ops/sparse_attention.h, the sparse domain of ops/indexer_loss.h).
 //   indices [B, T, W] int32, W = the list width (k of the top-k, >= 1). Row (b, t) holds n_t keys

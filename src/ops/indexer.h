@@ -1,4 +1,4 @@
-// Lightning indexer scores (DESIGN §4): how much query t wants key s, from a few cheap heads.
+// Lightning indexer scores (docs/design.md §4): how much query t wants key s, from a few cheap heads.
 //   forward, for batch b, query t and key s <= t, with c = (HI * dI)^(-1/2):
 //     a_tjs = qI_tj . kI_s                                       (head j = 0..HI-1, dot over dI)
 //     I_ts  = c * sum_j w_tj * ReLU(a_tjs)                       (w_tj = 1 when w is null)
@@ -14,7 +14,7 @@
 // k[(b*T + s) * k_stride + d]; w (b, t, j) at w[(b*T + t) * w_stride + j] (strides let qI, kI and
 // w live inside one fused projection buffer; dqI, dkI, dw use the same strides). scores and dI are
 // [B, T, T] (row t of batch b at (b*T + t) * T): the CPU twin materialises the T x T scores, a
-// fused CUDA score+select pass may not (KERNELS §5).
+// fused CUDA score+select pass may not (docs/kernels.md §K5).
 // RoPE on the first rope_dims of qI and kI is not part of this op: the caller rotates that slice
 // with ops/rope.h (rot_dims = rope_dims, head_dim = dI, heads = HI for qI and 1 for kI) before
 // the forward, and applies the inverse rotation to dqI and dkI after the backward.

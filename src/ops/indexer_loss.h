@@ -1,4 +1,4 @@
-// Indexer KL loss (DESIGN §4): trains the lightning indexer to imitate the main attention.
+// Indexer KL loss (docs/design.md §4): trains the lightning indexer to imitate the main attention.
 //   For each row (b, t), over its domain D_t (every s <= t in the dense warm-up, the keys of the
 //   index list row (b, t) in the sparse stage), with H query heads:
 //     p_ts = (1/H) sum_h exp(q_th . k_s / sqrt(Dh) - lse_th)        target, detached, s in D_t
@@ -19,7 +19,7 @@
 // query rows (dense) or one list row (sparse) per thread, built head by head. L_I is summed over
 // rows in increasing (b, t) order: identical bits for any thread count.
 //
-// Attention target (evaluation metrics, DESIGN §6): the dense-domain target p itself,
+// Attention target (evaluation metrics, docs/design.md §6): the dense-domain target p itself,
 //   target[b, t, s] = p_ts = (1/H) sum_h exp(q_th . k_s / sqrt(Dh) - lse_th)   for s <= t,
 //   target[b, t, s] = 0                                                        for s > t,
 // with lse the dense attention's. [B, T, T], written in full. attn_mass_recall and topk_overlap

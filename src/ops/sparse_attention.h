@@ -1,4 +1,4 @@
-// Sparse attention over index lists (DESIGN §4, KERNELS §4) with grouped-query heads (GQA): the
+// Sparse attention over index lists (docs/design.md §4, docs/kernels.md §K4) with grouped-query heads (GQA): the
 // dense attention of ops/attention.h with the causal set {s <= t} replaced by the list S_t.
 //   forward: for batch b, query head h (key/value head g = h / (H / Hkv)), position t, and the
 //   keys s_j of row (b, t) of the index lists (-1 padding skipped, never read):

@@ -1,4 +1,4 @@
-// Causal top-k selection per query row (DESIGN §4): the default selection strategy.
+// Causal top-k selection per query row (docs/design.md §4): the default selection strategy.
 //   For batch b and query t, S_t = the min(k, t + 1) keys s <= t with the largest scores[b, t, s],
 //   under the total order "higher score first, then smaller key index first": equal scores prefer
 //   the smaller key index; -0.0 equals +0.0 (the index decides); a NaN score among s <= t is an
@@ -7,7 +7,7 @@
 //   k >= t + 1 selects every s <= t.
 // Output: index lists (ops/index_lists.h) [B, T, k] int32, each row sorted ascending, -1 padding
 // at the end (row t has min(k, t + 1) keys). Scores are [B, T, T], row (b, t) at (b*T + t) * T.
-// Two twins that select from the same score buffer produce identical lists (KERNELS §5).
+// Two twins that select from the same score buffer produce identical lists (docs/kernels.md §K5).
 // CPU twin: per row, std::nth_element under the order above, then a sort of the kept indices;
 // OpenMP over rows; per-thread candidate buffer of T int32 in ctx.workspace.
 #pragma once

@@ -14,7 +14,7 @@ struct WorkspaceQuery {
   int64_t rows;              // the most rows any op sees (batch * seq_len)
   int64_t max_dim;           // the widest normalised row (d_model)
   int64_t max_elements;      // the largest tensor reduced by sum_squares
-  // DSA ops (DESIGN §4); indexer.heads == 0 means the model has no indexer (no DSA op is called).
+  // DSA ops (docs/design.md §4); indexer.heads == 0 means the model has no indexer (no DSA op is called).
   IndexerShape indexer{};    // the largest indexer call
   int64_t list_width = 0;    // the widest index lists (largest k of any stage)
 };

@@ -1,4 +1,4 @@
-// Evaluation on a token split (DESIGN §6 metrics): val_loss (mean nats per predicted token),
+// Evaluation on a token split (docs/design.md §6 metrics): val_loss (mean nats per predicted token),
 // val_bpb (summed nats / (ln 2 * bytes those target tokens decode to)), val_ppl = exp(val_loss),
 // val_acc (share of targets equal to the argmax prediction); for a model in warmup or sparse
 // mode also attn_mass_recall and topk_overlap (model/selection_metrics.h, averaged over layers and

@@ -1,4 +1,4 @@
-// metrics.jsonl (DESIGN §6): one JSON object per line, keys in the order they were added.
+// metrics.jsonl (docs/design.md §6): one JSON object per line, keys in the order they were added.
 #pragma once
 #include <cstdint>
 #include <cstdio>

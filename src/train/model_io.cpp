@@ -129,7 +129,7 @@ config::ModelConfig model_config_from_hf(const std::string& path) {
   return m;
 }
 
-// The "dsa" section of an exported config.json (DESIGN §6): an imported DSA model keeps its
+// The "dsa" section of an exported config.json (docs/design.md §6): an imported DSA model keeps its
 // indexer and ends, like the run it came from, in one sparse stage of its top_k.
 static void dsa_config_from_hf(const std::string& path, config::Config& cfg) {
   const json::Value c = json::parse(read_file(path), path);

@@ -1,5 +1,5 @@
 // Moving a trained model in and out: loading a checkpoint's weights into a model (eval, sample),
-// and export/import in the Hugging Face Llama layout (DESIGN §6): model.safetensors with
+// and export/import in the Hugging Face Llama layout (docs/design.md §6): model.safetensors with
 // {"__metadata__": {"format": "pt"}} and config.json.
 #pragma once
 #include <array>

@@ -1,4 +1,4 @@
-// AdamW over the model's parameter groups (DESIGN §4): main and indexer parameters are separate
+// AdamW over the model's parameter groups (docs/design.md §4): main and indexer parameters are separate
 // groups with their own learning rate, gradient clipping, logged norm and update counter. A frozen
 // group gets no update at all (no weight decay either) and its counter does not advance; the
 // moments persist across stages. The moments live in one arena (the "optimizer" group of the plan).

@@ -31,7 +31,7 @@ struct StepResult {
   OptimizerStats optimizer;
 };
 
-// What one step does (DESIGN §4 stages): the attention mode and k, and per parameter group its
+// What one step does (docs/design.md §4 stages): the attention mode and k, and per parameter group its
 // learning rate and whether it is frozen (dense: the indexer; warmup: the main model).
 struct StepPlan {
   model::AttentionMode mode = model::AttentionMode::dense;

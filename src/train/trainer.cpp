@@ -67,7 +67,7 @@ void check_resumable(const config::Config& saved, const config::Config& now, con
 }
 
 // What the config may name but this build cannot train yet is refused up front, never trained
-// as something else: the selection strategies and indexer precisions of DESIGN §5 beyond the
+// as something else: the selection strategies and indexer precisions of docs/design.md §5 beyond the
 // default ones.
 void check_dsa_supported(const config::Config& cfg) {
   if (!cfg.has_indexer()) return;

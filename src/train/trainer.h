@@ -1,4 +1,4 @@
-// The training loop (DESIGN §4, §6): stages, LR schedules, evaluation, checkpoints, resume,
+// The training loop (docs/design.md §4, §6): stages, LR schedules, evaluation, checkpoints, resume,
 // metrics and the run folder runs/<run.name>/ (config.yaml, metrics.jsonl, step_<n>.ckpt,
 // summary.json).
 #pragma once
