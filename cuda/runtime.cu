@@ -131,44 +131,19 @@ size_t workspace_bytes(const ops::WorkspaceQuery& query, size_t scalar_bytes) {
                    sum_squares_workspace(query), dsa_workspace(query)});
 }
 
-#define DSA_OP(name, fn) DSA_TABLE_OP(name, fn, &sync_compute)
-
 template <bool Profiled>
 ops::Backend<float> make_table() {
-  return {
-      .name = kEmulatedDevice ? "cuda-emulated" : "cuda",
-      .device = ops::Device::cuda,
-      .memory = {Allocator{"device", &device_allocate, &device_release}, &zero, &to_device, &to_host, &synchronize},
-      .make_context = &cuda_context,
-      .embedding_forward = DSA_OP(embedding_forward, &embedding_forward),
-      .embedding_backward = DSA_OP(embedding_backward, &embedding_backward),
-      .rmsnorm_forward = DSA_OP(rmsnorm_forward, &rmsnorm_forward),
-      .rmsnorm_backward = DSA_OP(rmsnorm_backward, &rmsnorm_backward),
-      .gemm = DSA_OP(gemm, &gemm),
-      .matmul_forward = DSA_OP(matmul_forward, &matmul_forward),
-      .matmul_backward = DSA_OP(matmul_backward, &matmul_backward),
-      .rope_forward = DSA_OP(rope_forward, &rope_forward),
-      .rope_backward = DSA_OP(rope_backward, &rope_backward),
-      .attention_forward = DSA_OP(attention_forward, &attention_forward),
-      .attention_backward = DSA_OP(attention_backward, &attention_backward),
-      .workspace_bytes = &workspace_bytes,
-      .swiglu_forward = DSA_OP(swiglu_forward, &swiglu_forward),
-      .swiglu_backward = DSA_OP(swiglu_backward, &swiglu_backward),
-      .residual_forward = DSA_OP(residual_forward, &residual_forward),
-      .residual_backward = DSA_OP(residual_backward, &residual_backward),
-      .cross_entropy = DSA_OP(cross_entropy, &cross_entropy),
-      .adamw_update = DSA_OP(adamw_update, &adamw_update),
-      .sum_squares = DSA_OP(sum_squares, &sum_squares),
-      .indexer_forward = DSA_OP(indexer_forward, &indexer_forward),
-      .indexer_backward = DSA_OP(indexer_backward, &indexer_backward),
-      .topk_select = DSA_OP(topk_select, &topk_select),
-      .sparse_attention_forward = DSA_OP(sparse_attention_forward, &sparse_attention_forward),
-      .sparse_attention_backward = DSA_OP(sparse_attention_backward, &sparse_attention_backward),
-      .indexer_loss = DSA_OP(indexer_loss, &indexer_loss),
-      .attention_target = DSA_OP(attention_target, &attention_target),
-  };
+  ops::Backend<float> table;
+  table.name = kEmulatedDevice ? "cuda-emulated" : "cuda";
+  table.device = ops::Device::cuda;
+  table.memory = {Allocator{"device", &device_allocate, &device_release}, &zero, &to_device, &to_host, &synchronize};
+  table.make_context = &cuda_context;
+  table.workspace_bytes = &workspace_bytes;
+#define DSA_CUDA_OP(member, Type) table.member = DSA_TABLE_OP(member, &member, &sync_compute);
+  DSA_ALL_OPS(DSA_CUDA_OP)
+#undef DSA_CUDA_OP
+  return table;
 }
-#undef DSA_OP
 
 // NVTX ranges and the cudaProfilerStart/Stop capture window for Nsight (docs/profiling.md).
 void nvtx_push(const char* name) { nvtxRangePushA(name); }

@@ -30,44 +30,20 @@ size_t workspace_bytes(const ops::WorkspaceQuery& query, size_t scalar_bytes) {
 }
 
 constexpr void (*kNoSync)() = nullptr;
-#define DSA_OP(name, fn) DSA_TABLE_OP(name, fn, kNoSync)
 
 template <class T, bool Profiled>
 ops::Backend<T> make_table() {
-  return {
-      .name = "cpu",
-      .device = ops::Device::cpu,
-      .memory = {host_allocator(), &zero_bytes, &copy_bytes, &copy_bytes, &no_wait},
-      .make_context = &cpu_context,
-      .embedding_forward = DSA_OP(embedding_forward, &embedding_forward<T>),
-      .embedding_backward = DSA_OP(embedding_backward, &embedding_backward<T>),
-      .rmsnorm_forward = DSA_OP(rmsnorm_forward, &rmsnorm_forward<T>),
-      .rmsnorm_backward = DSA_OP(rmsnorm_backward, &rmsnorm_backward<T>),
-      .gemm = DSA_OP(gemm, &gemm<T>),
-      .matmul_forward = DSA_OP(matmul_forward, &matmul_forward<T>),
-      .matmul_backward = DSA_OP(matmul_backward, &matmul_backward<T>),
-      .rope_forward = DSA_OP(rope_forward, &rope_forward<T>),
-      .rope_backward = DSA_OP(rope_backward, &rope_backward<T>),
-      .attention_forward = DSA_OP(attention_forward, &attention_forward<T>),
-      .attention_backward = DSA_OP(attention_backward, &attention_backward<T>),
-      .workspace_bytes = &workspace_bytes,
-      .swiglu_forward = DSA_OP(swiglu_forward, &swiglu_forward<T>),
-      .swiglu_backward = DSA_OP(swiglu_backward, &swiglu_backward<T>),
-      .residual_forward = DSA_OP(residual_forward, &residual_forward<T>),
-      .residual_backward = DSA_OP(residual_backward, &residual_backward<T>),
-      .cross_entropy = DSA_OP(cross_entropy, &cross_entropy<T>),
-      .adamw_update = DSA_OP(adamw_update, &adamw_update<T>),
-      .sum_squares = DSA_OP(sum_squares, &sum_squares<T>),
-      .indexer_forward = DSA_OP(indexer_forward, &indexer_forward<T>),
-      .indexer_backward = DSA_OP(indexer_backward, &indexer_backward<T>),
-      .topk_select = DSA_OP(topk_select, &topk_select<T>),
-      .sparse_attention_forward = DSA_OP(sparse_attention_forward, &sparse_attention_forward<T>),
-      .sparse_attention_backward = DSA_OP(sparse_attention_backward, &sparse_attention_backward<T>),
-      .indexer_loss = DSA_OP(indexer_loss, &indexer_loss<T>),
-      .attention_target = DSA_OP(attention_target, &attention_target<T>),
-  };
+  ops::Backend<T> table;
+  table.name = "cpu";
+  table.device = ops::Device::cpu;
+  table.memory = {host_allocator(), &zero_bytes, &copy_bytes, &copy_bytes, &no_wait};
+  table.make_context = &cpu_context;
+  table.workspace_bytes = &workspace_bytes;
+#define DSA_CPU_OP(member, Type) table.member = DSA_TABLE_OP(member, &member<T>, kNoSync);
+  DSA_ALL_OPS(DSA_CPU_OP)
+#undef DSA_CPU_OP
+  return table;
 }
-#undef DSA_OP
 
 template <class T>
 const ops::Backend<T>& backend() {

@@ -18,19 +18,6 @@ std::optional<DsaSpec> dsa_spec(const config::Config& config) {
 
 namespace {
 
-// Names the first DSA op the backend lacks, or returns null when it has them all.
-template <class T>
-const char* missing_dsa_op(const ops::Backend<T>& be) {
-  if (be.indexer_forward == nullptr) return "indexer_forward";
-  if (be.indexer_backward == nullptr) return "indexer_backward";
-  if (be.topk_select == nullptr) return "topk_select";
-  if (be.sparse_attention_forward == nullptr) return "sparse_attention_forward";
-  if (be.sparse_attention_backward == nullptr) return "sparse_attention_backward";
-  if (be.indexer_loss == nullptr) return "indexer_loss";
-  if (be.attention_target == nullptr) return "attention_target";
-  return nullptr;
-}
-
 const char* mode_name(AttentionMode mode) {
   switch (mode) {
     case AttentionMode::dense: return "dense";
@@ -51,7 +38,7 @@ void Model<T>::set_mode(AttentionMode mode, int64_t list_width) {
   DSA_CHECK(dsa_.has_value(), "model: attention mode '", mode_name(mode),
             "' needs the lightning indexer, and this model was built without one (no warmup or "
             "sparse stage in schedule.stages)");
-  const char* missing = missing_dsa_op(backend_);
+  const char* missing = ops::first_missing_sparse_op(backend_);
   DSA_CHECK(missing == nullptr, "model: attention mode '", mode_name(mode), "' needs the op ",
             missing, ", which the ", backend_.name, " twin does not have yet; use train.device=cpu");
   DSA_CHECK(list_width >= 1 && std::min(list_width, cfg_.seq_len) <= dsa_->max_list_width,

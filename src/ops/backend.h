@@ -1,6 +1,7 @@
-// The backend table: one entry per op of the contracts in src/ops/. The model layer calls ops only
-// through this table, so the CPU twin (cpu/backend.cpp) and the CUDA twin (cuda/) are
-// interchangeable. T is float for training; the CPU twin also instantiates double (gradient checks).
+// The backend table: one entry per op of ops/op_list.h, whose contracts are in src/ops/. The model
+// layer calls ops only through this table, so the CPU twin (cpu/backend.cpp) and the CUDA twin
+// (cuda/) are interchangeable. T is float for training; the CPU twin also instantiates double
+// (gradient checks).
 #pragma once
 #include "ops/adamw.h"
 #include "ops/attention.h"
@@ -11,6 +12,7 @@
 #include "ops/indexer_loss.h"
 #include "ops/matmul.h"
 #include "ops/memory.h"
+#include "ops/op_list.h"
 #include "ops/residual.h"
 #include "ops/rmsnorm.h"
 #include "ops/rope.h"
@@ -23,39 +25,34 @@ namespace dsa::ops {
 
 template <class T>
 struct Backend {
-  const char* name;
-  Device device;
-  MemoryOps memory;
+  const char* name = nullptr;
+  Device device = Device::cpu;
+  MemoryOps memory{};
   // A context on this twin's device: its stream and BLAS handle (workspace left empty).
-  Context (*make_context)();
-  EmbeddingForward<T>* embedding_forward;
-  EmbeddingBackward<T>* embedding_backward;
-  RmsNormForward<T>* rmsnorm_forward;
-  RmsNormBackward<T>* rmsnorm_backward;
-  Gemm<T>* gemm;
-  MatmulForward<T>* matmul_forward;
-  MatmulBackward<T>* matmul_backward;
-  RopeApply<T>* rope_forward;
-  RopeApply<T>* rope_backward;
-  AttentionForward<T>* attention_forward;
-  AttentionBackward<T>* attention_backward;
-  WorkspaceBytes* workspace_bytes;
-  SwiGluForward<T>* swiglu_forward;
-  SwiGluBackward<T>* swiglu_backward;
-  ResidualForward<T>* residual_forward;
-  ResidualBackward<T>* residual_backward;
-  CrossEntropy<T>* cross_entropy;
-  AdamWUpdate<T>* adamw_update;
-  SumSquares<T>* sum_squares;
-  // DeepSeek Sparse Attention (docs/design.md §4). A twin that lacks them leaves them null; the model
-  // refuses the warmup and sparse stages on it, naming the missing op.
-  IndexerForward<T>* indexer_forward;
-  IndexerBackward<T>* indexer_backward;
-  TopKSelect<T>* topk_select;
-  SparseAttentionForward<T>* sparse_attention_forward;
-  SparseAttentionBackward<T>* sparse_attention_backward;
-  IndexerLoss<T>* indexer_loss;
-  AttentionTarget<T>* attention_target;
+  Context (*make_context)() = nullptr;
+  WorkspaceBytes* workspace_bytes = nullptr;
+  // One member per op of ops/op_list.h, null until the twin fills it.
+#define DSA_BACKEND_MEMBER(member, Type) Type<T>* member = nullptr;
+  DSA_ALL_OPS(DSA_BACKEND_MEMBER)
+#undef DSA_BACKEND_MEMBER
 };
+
+// Calls visit(name, is_set) for every op of the list, in list order.
+template <class T, class Visit>
+void for_each_op(const Backend<T>& backend, Visit&& visit) {
+#define DSA_VISIT_OP(member, Type) visit(#member, backend.member != nullptr);
+  DSA_ALL_OPS(DSA_VISIT_OP)
+#undef DSA_VISIT_OP
+}
+
+// The first DSA op (DSA_SPARSE_OPS) the backend lacks, or null when it has them all.
+template <class T>
+const char* first_missing_sparse_op(const Backend<T>& backend) {
+#define DSA_FIRST_MISSING(member, Type) \
+  if (backend.member == nullptr) return #member;
+  DSA_SPARSE_OPS(DSA_FIRST_MISSING)
+#undef DSA_FIRST_MISSING
+  return nullptr;
+}
 
 }  // namespace dsa::ops

@@ -38,6 +38,5 @@ using IndexerForward = void(const Context& ctx, T* scores, const T* q, const T* 
 template <class T>
 using IndexerBackward = void(const Context& ctx, T* dq, T* dk, T* dw, const T* dscores,
                              const T* q, const T* k, const T* w, const IndexerShape& shape);
-using IndexerWorkspace = size_t(const IndexerShape& shape, size_t scalar_bytes);
 
 }  // namespace dsa::ops

@@ -38,7 +38,5 @@ using IndexerLoss = double(const Context& ctx, T* dscores, T* row_loss, const T*
 template <class T>
 using AttentionTarget = void(const Context& ctx, T* target, const T* q, const T* k, const T* lse,
                              const AttentionShape& shape);
-using IndexerLossWorkspace = size_t(const AttentionShape& shape, int64_t list_width,
-                                    size_t scalar_bytes);
 
 }  // namespace dsa::ops

@@ -39,7 +39,5 @@ using SparseAttentionBackward = void(const Context& ctx, T* dq, T* dk, T* dv, co
                                      const T* out, const T* lse, const T* q, const T* k,
                                      const T* v, const IndexLists& lists,
                                      const AttentionShape& shape);
-using SparseAttentionWorkspace = size_t(const AttentionShape& shape, int64_t list_width,
-                                        size_t scalar_bytes);
 
 }  // namespace dsa::ops

@@ -22,6 +22,5 @@ struct TopKShape {
 template <class T>
 using TopKSelect = void(const Context& ctx, int32_t* indices, const T* scores,
                         const TopKShape& shape);
-using TopKWorkspace = size_t(const TopKShape& shape);
 
 }  // namespace dsa::ops
