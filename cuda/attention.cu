@@ -24,19 +24,17 @@
 
 #include "check.cuh"
 #include "cuda_ops.h"
+#include "kernel_util.cuh"
 
 namespace dsa::DSA_CUDA_TWIN {
 
 namespace {
 
 constexpr int kThreads = 128;      // every tile kernel: 4 warps
-constexpr int kWarpSize = 32;
 constexpr int kRowGroups = 16;     // threads along a score tile's rows
 constexpr int kColGroups = 8;      // threads along its columns: 8 consecutive lanes of a warp
 constexpr int kSharedPad = 4;      // floats appended to every shared-memory row (see above)
 constexpr int kVec4 = 4;           // floats per 16-byte shared-memory load
-constexpr size_t kDefaultDynamicShared = 48 * 1024;  // above this a kernel must opt in
-constexpr size_t kWorkspaceAlign = 256;
 constexpr float kNegInf = -INFINITY;
 static_assert(kRowGroups * kColGroups == kThreads, "the thread grid covers the block");
 
@@ -125,12 +123,12 @@ __device__ __forceinline__ void load_shared(float (&dst)[N], const float* src) {
 // pattern is fixed, so the result is the same on every lane and in every run.
 __device__ __forceinline__ float row_group_max(float x) {
   for (int offset = 1; offset < kColGroups; offset <<= 1)
-    x = fmaxf(x, __shfl_xor_sync(0xffffffffu, x, offset));
+    x = fmaxf(x, __shfl_xor_sync(kFullWarpMask, x, offset));
   return x;
 }
 __device__ __forceinline__ float row_group_sum(float x) {
   for (int offset = 1; offset < kColGroups; offset <<= 1)
-    x += __shfl_xor_sync(0xffffffffu, x, offset);
+    x += __shfl_xor_sync(kFullWarpMask, x, offset);
   return x;
 }
 
@@ -335,7 +333,7 @@ __global__ void __launch_bounds__(kThreads)
     for (int d = lane; d < head_dim; d += kWarpSize)
       sum = fmaf(dout[row * head_dim + d], out[row * head_dim + d], sum);
   for (int offset = kWarpSize / 2; offset > 0; offset >>= 1)  // fixed tree: deterministic
-    sum += __shfl_xor_sync(0xffffffffu, sum, offset);
+    sum += __shfl_xor_sync(kFullWarpMask, sum, offset);
   if (row < rows && lane == 0) {
     const int64_t token = row / heads, b = token / seq, t = token % seq, h = row % heads;
     delta[(b * heads + h) * seq + t] = sum;
@@ -499,9 +497,7 @@ __global__ void __launch_bounds__(kThreads)
 
 // ---- host side --------------------------------------------------------------------------------
 
-cudaStream_t stream_of(const Context& ctx) { return static_cast<cudaStream_t>(ctx.stream); }
-
-int blocks_for(int64_t n, int per_block) { return static_cast<int>((n + per_block - 1) / per_block); }
+unsigned blocks_for(int64_t n, int per_block) { return static_cast<unsigned>(ceil_div(n, per_block)); }
 
 void check_shape(const AttentionShape& s, const char* op) {
   DSA_CHECK(s.head_dim == 16 || s.head_dim == 32 || s.head_dim == 64 || s.head_dim == 128, "op ",
@@ -511,20 +507,10 @@ void check_shape(const AttentionShape& s, const char* op) {
   DSA_CHECK(s.kv_heads > 0 && s.heads % s.kv_heads == 0, "op ", op, ": heads ", s.heads,
             " must be a multiple of kv_heads ", s.kv_heads);
   // Grid limits: y and z hold heads and batch; tile indices and token counts fit in int.
-  constexpr int64_t kMaxGridYZ = 65535;
   DSA_CHECK(s.batch >= 0 && s.batch <= kMaxGridYZ && s.heads <= kMaxGridYZ && s.seq >= 0 &&
                 s.seq <= INT32_MAX,
             "op ", op, ": shape [B=", s.batch, ", T=", s.seq, ", H=", s.heads,
             "] is outside the CUDA twin's grid limits (B, H <= 65535)");
-}
-
-// Raises a kernel's dynamic shared-memory limit once when it needs more than the default 48 KB.
-template <class Kernel>
-void allow_shared(Kernel kernel, size_t bytes, const char* name) {
-  if (bytes <= kDefaultDynamicShared) return;
-  DSA_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                      static_cast<int>(bytes)),
-                 name, " dynamic shared memory of ", bytes, " bytes");
 }
 
 template <int Dh>
@@ -533,7 +519,7 @@ void launch_forward(const Context& ctx, float* out, float* lse, const float* q, 
   using Tile = typename AttentionTiles<Dh>::Forward;
   constexpr size_t shared = forward_shared_bytes<Dh>();
   static const bool configured =
-      (allow_shared(attention_forward_kernel<Dh>, shared, "attention_forward_kernel"), true);
+      (allow_dynamic_shared(attention_forward_kernel<Dh>, shared, "attention_forward_kernel"), true);
   (void)configured;
   const dim3 grid(blocks_for(s.seq, Tile::kRows), s.heads, s.batch);
   launch<attention_forward_kernel<Dh>>({grid, kThreads, shared, stream_of(ctx)},
@@ -551,8 +537,8 @@ void launch_backward(const Context& ctx, float* dq, float* dk, float* dv, const 
   using QueryTile = typename AttentionTiles<Dh>::Query;
   constexpr size_t dkdv_shared = dkdv_shared_bytes<Dh>(), dq_shared = dq_shared_bytes<Dh>();
   static const bool configured =
-      (allow_shared(attention_dkdv_kernel<Dh>, dkdv_shared, "attention_dkdv_kernel"),
-       allow_shared(attention_dq_kernel<Dh>, dq_shared, "attention_dq_kernel"), true);
+      (allow_dynamic_shared(attention_dkdv_kernel<Dh>, dkdv_shared, "attention_dkdv_kernel"),
+       allow_dynamic_shared(attention_dq_kernel<Dh>, dq_shared, "attention_dq_kernel"), true);
   (void)configured;
   const int seq = int(s.seq), heads = int(s.heads), group = int(s.heads / s.kv_heads);
   const float scale = 1.0f / std::sqrt(float(Dh));
@@ -572,7 +558,7 @@ void launch_backward(const Context& ctx, float* dq, float* dk, float* dv, const 
 
 size_t delta_bytes(const AttentionShape& s) {
   const size_t bytes = static_cast<size_t>(s.batch * s.heads * s.seq) * sizeof(float);
-  return (bytes + kWorkspaceAlign - 1) / kWorkspaceAlign * kWorkspaceAlign;
+  return round_up_256(bytes);
 }
 
 }  // namespace

@@ -8,6 +8,7 @@
 #include "platform_sort.cuh"
 
 #include "dsa_util.cuh"
+#include "ops/index_list_rules.h"
 
 namespace dsa::DSA_CUDA_TWIN::dsa_detail {
 
@@ -17,22 +18,6 @@ constexpr int kThreads = 256;
 
 // ---- kernels ----------------------------------------------------------------------------------
 
-// The first slot of row t that breaks the list rules, or -1 (the CPU twin's first_bad_slot).
-__device__ int64_t first_bad_slot(const int32_t* row, int64_t width, int64_t t) {
-  int64_t previous_key = -1;
-  bool in_padding = false;
-  for (int64_t j = 0; j < width; ++j) {
-    const int32_t s = row[j];
-    if (s == -1) {
-      in_padding = true;
-      continue;
-    }
-    if (in_padding || s < 0 || s > t || s <= previous_key) return j;
-    previous_key = s;
-  }
-  return -1;
-}
-
 // One thread per row. grid ceil(B*T / kThreads).
 //   lists [B, T, width] int32;  error: min over bad rows of row * width + slot
 __global__ void __launch_bounds__(kThreads)
@@ -40,7 +25,7 @@ __global__ void __launch_bounds__(kThreads)
                        int64_t seq, int64_t width) {
   const int64_t row = int64_t(blockIdx.x) * kThreads + threadIdx.x;
   if (row >= rows) return;
-  const int64_t j = first_bad_slot(lists + row * width, width, row % seq);
+  const int64_t j = ops::first_bad_slot(lists + row * width, width, row % seq);
   if (j >= 0) atomicMin(error, static_cast<unsigned long long>(row * width + j));
 }
 
@@ -106,14 +91,6 @@ __global__ void __launch_bounds__(kThreads)
 
 unsigned grid_of(int64_t items) { return static_cast<unsigned>(ceil_div(items, kThreads)); }
 
-std::string why_bad(const std::vector<int32_t>& row, int64_t j, int64_t t) {
-  const int32_t s = row[j];
-  if (s < -1) return cat("value ", s, " is neither a key nor the padding -1");
-  if (s > t) return cat("key ", s, " is in the future of query ", t, " (causality)");
-  if (row[j - 1] == -1) return cat("key ", s, " follows the -1 padding");
-  return cat("key ", s, " does not follow key ", row[j - 1], " in strictly increasing order");
-}
-
 }  // namespace
 
 unsigned long long* error_record(const Context& ctx) {
@@ -163,7 +140,7 @@ void check_index_lists(const Context& ctx, const ops::IndexLists& lists, int64_t
                  "op ", op, ": download of the bad list row");
   const int64_t t = row % seq;
   fail("op ", op, ": index list of batch ", row / seq, ", query ", t, ", slot ", j, ": ",
-       why_bad(host_row, j, t), " (lists hold keys 0 <= s <= t in increasing order, then -1)");
+       ops::why_bad_slot(host_row.data(), j, t), " (lists hold keys 0 <= s <= t in increasing order, then -1)");
 }
 
 namespace {

@@ -28,7 +28,6 @@ using namespace dsa_detail;
 namespace {
 
 constexpr float kNegInf = -INFINITY;
-constexpr int64_t kMaxGridYZ = 65535;
 
 // Shared floats of each kernel for head dim `dim` (carved in this order in the kernel).
 __host__ __device__ constexpr size_t scores_shared_floats(int dim) {
@@ -83,16 +82,7 @@ __global__ void __launch_bounds__(kTileThreads)
       }
     }
   }
-#pragma unroll
-  for (int i = 0; i < kTilePer; ++i) {
-    const int t = t0 + ty + kTileSide * i;
-    if (t >= seq) continue;
-#pragma unroll
-    for (int c = 0; c < kTilePer; ++c) {
-      const int s = s0 + tx + kTileSide * c;
-      if (s < seq) scores_b[int64_t(t) * seq + s] = s <= t ? acc[i][c] : kNegInf;
-    }
-  }
+  store_score_tile(scores_b, acc, 1.0f, kNegInf, t0, s0, seq, ty, tx);
 }
 
 // dq and dw. grid (ceil(T/64) query tiles, HI, B), block kTileThreads, dynamic shared

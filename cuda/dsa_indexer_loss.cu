@@ -33,7 +33,6 @@ namespace {
 
 constexpr int kRowThreads = 128;  // row KL kernels: 4 warps = 4 rows per block
 constexpr int kRowsPerBlock = kRowThreads / kWarpSize;
-constexpr int64_t kMaxGridYZ = 65535;
 constexpr float kNegInf = -INFINITY;
 
 __host__ __device__ constexpr size_t target_shared_floats(int head_dim) {
@@ -79,16 +78,7 @@ __global__ void __launch_bounds__(kTileThreads)
   }
   const float inv_heads = 1.0f / float(heads);
   float* target_b = target + int64_t(b) * seq * seq;
-#pragma unroll
-  for (int i = 0; i < kTilePer; ++i) {
-    const int t = t0 + ty + kTileSide * i;
-    if (t >= seq) continue;
-#pragma unroll
-    for (int c = 0; c < kTilePer; ++c) {
-      const int s = s0 + tx + kTileSide * c;
-      if (s < seq) target_b[int64_t(t) * seq + s] = s <= t ? acc[i][c] * inv_heads : 0.0f;
-    }
-  }
+  store_score_tile(target_b, acc, inv_heads, 0.0f, t0, s0, seq, ty, tx);
 }
 
 // The keys of a row's domain: every s <= t (dense) or the list's keys (sparse).

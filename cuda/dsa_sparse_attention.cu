@@ -13,8 +13,9 @@
 //             out = 0 for an empty row).
 //   backward  (1) per (row, head) warp as above: delta = dout . out (xor tree), P and dS for
 //             each list slot into the workspace ([B, T, width, H], as the CPU twin), dq in
-//             registers summed in list order; (2) the transposed lists (counting sort on the
-//             device: histogram, scan, stable fill in increasing t); (3) one warp per (key row,
+//             registers summed in list order; (2) the transposed lists (dsa_index_lists.cu:
+//             histogram and scan for the offsets, a stable CUB radix sort of (batch, key) ->
+//             slot, so each key's slots stay in increasing t); (3) one warp per (key row,
 //             kv head): dk, dv over its slots in increasing t, the query heads of the group in
 //             increasing h within a slot, lanes over head dims.
 // Deterministic: every output element is summed by one lane in a fixed order; warp reductions

@@ -141,14 +141,21 @@ __device__ __forceinline__ void tile_gb(float (&acc)[kTilePer][kTileDimPer], con
   }
 }
 
-// Host: raises a kernel's dynamic shared-memory limit to `bytes` when it is above the default.
-template <class Kernel>
-void allow_dynamic_shared(Kernel kernel, size_t bytes, const char* name) {
-  constexpr size_t kDefaultDynamicShared = 48 * 1024;
-  if (bytes <= kDefaultDynamicShared) return;
-  DSA_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                      static_cast<int>(bytes)),
-                 name, " dynamic shared memory of ", bytes, " bytes");
+// Writes this thread's share of a finished score tile into out [T, T]: acc[i][c] * factor at (t, s) =
+// (t0 + ty + 16 i, s0 + tx + 16 c) where s <= t, `above` where s > t (the causal fill); rows and
+// columns at or past `seq` are left alone.
+__device__ __forceinline__ void store_score_tile(float* out, const float (&acc)[kTilePer][kTilePer], float factor,
+                                                 float above, int t0, int s0, int seq, int ty, int tx) {
+#pragma unroll
+  for (int i = 0; i < kTilePer; ++i) {
+    const int t = t0 + ty + kTileSide * i;
+    if (t >= seq) continue;
+#pragma unroll
+    for (int c = 0; c < kTilePer; ++c) {
+      const int s = s0 + tx + kTileSide * c;
+      if (s < seq) out[int64_t(t) * seq + s] = s <= t ? acc[i][c] * factor : above;
+    }
+  }
 }
 
 }  // namespace dsa::DSA_CUDA_TWIN::dsa_detail

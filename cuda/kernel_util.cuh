@@ -13,6 +13,10 @@ namespace dsa::DSA_CUDA_TWIN {
 
 constexpr int kWarpSize = 32;
 constexpr unsigned kFullWarpMask = 0xffffffffu;
+// gridDim.y and gridDim.z may not exceed this (CUDA's limit; gridDim.x goes to 2^31 - 1).
+constexpr int64_t kMaxGridYZ = 65535;
+// Dynamic shared memory a kernel may use without cudaFuncSetAttribute (CUDA's default limit).
+constexpr size_t kDefaultDynamicShared = 48 * 1024;
 // Resident 256-thread blocks per SM that fill it (2048 threads); grid-stride loops cover the rest.
 constexpr int kBlocksPerSm = 8;
 
@@ -44,6 +48,15 @@ inline unsigned grid_for(int64_t items, int64_t items_per_block) {
   const int64_t needed = ceil_div(std::max<int64_t>(items, 1), items_per_block);
   const int64_t resident = int64_t(sm_count()) * kBlocksPerSm;
   return static_cast<unsigned>(std::min(needed, resident));
+}
+
+// Raises a kernel's dynamic shared-memory limit to `bytes` when it is above the default.
+template <class Kernel>
+void allow_dynamic_shared(Kernel kernel, size_t bytes, const char* name) {
+  if (bytes <= kDefaultDynamicShared) return;
+  DSA_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                      static_cast<int>(bytes)),
+                 name, " dynamic shared memory of ", bytes, " bytes");
 }
 
 // ---- device side -------------------------------------------------------------------------------

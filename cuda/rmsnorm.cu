@@ -175,7 +175,7 @@ void rmsnorm_backward(const Context& ctx, float* din, float* dweight, const floa
   float* partials = static_cast<float*>(ctx.workspace);
   const int64_t chunks = ceil_div(rows, kRowsPerChunk);
   const int64_t column_tiles = ceil_div(dim, kWeightGradColumns);
-  DSA_CHECK(column_tiles <= 65535, "op rmsnorm_backward: dim ", dim, " exceeds the grid's y extent");
+  DSA_CHECK(column_tiles <= kMaxGridYZ, "op rmsnorm_backward: dim ", dim, " exceeds the grid's y extent");
   const dim3 partial_grid{unsigned(chunks), unsigned(column_tiles)};
   launch<rmsnorm_weight_grad_partial_kernel>({partial_grid, kWeightGradColumns, 0, stream}, partials, dout, in, rstd, rows, dim);
   DSA_LAUNCH_CHECK("rmsnorm_weight_grad_partial_kernel", "rows ", rows, " dim ", dim, " chunks ", chunks);

@@ -20,7 +20,6 @@
 #include "core/error.h"
 #include "core/philox.h"
 #include "cpu/cpu_ops.h"
-#include "cpu/dsa_ops.h"
 #include "cuda_test_util.h"
 #include "index_lists_util.h"
 #include "test_util.h"

@@ -1,4 +1,4 @@
-// DeepSeek Sparse Attention ops, CPU twin (cpu/dsa_ops.h): gradient checks in double by central
+// DeepSeek Sparse Attention ops, CPU twin (cpu/cpu_ops.h): gradient checks in double by central
 // differences, the top-k selection rules, causality, sparse == dense attention when every list
 // holds all s <= t, indexer-loss properties against a reference that materialises p, and
 // determinism. Buffers a contract says are never read are poisoned with NaN.
@@ -12,7 +12,6 @@
 
 #include "core/philox.h"
 #include "cpu/cpu_ops.h"
-#include "cpu/dsa_ops.h"
 #include "index_lists_util.h"
 #include "test_util.h"
 

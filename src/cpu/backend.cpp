@@ -3,7 +3,6 @@
 
 #include "ops/timed_op.h"
 #include "cpu/cpu_ops.h"
-#include "cpu/dsa_ops.h"
 
 namespace dsa::cpu {
 

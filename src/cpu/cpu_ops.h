@@ -9,6 +9,9 @@ namespace dsa::cpu {
 
 using ops::AttentionShape;
 using ops::Context;
+using ops::IndexerShape;
+using ops::IndexLists;
+using ops::TopKShape;
 
 template <class T>
 void embedding_forward(const Context& ctx, T* out, const int32_t* tokens, const T* table,
@@ -74,6 +77,42 @@ void adamw_update(const Context& ctx, T* param, const T* grad, T* m, T* v, int64
                   const ops::AdamWHyper& hyper);
 template <class T>
 double sum_squares(const Context& ctx, const T* x, int64_t n);
+
+// DeepSeek Sparse Attention (contracts: ops/indexer.h, ops/topk.h, ops/sparse_attention.h,
+// ops/indexer_loss.h; index lists: ops/index_lists.h). Each op sizes its ctx.workspace per OpenMP
+// thread with the matching *_workspace function (plan it with the thread count the op will run
+// with, as for the dense attention).
+template <class T>
+void indexer_forward(const Context& ctx, T* scores, const T* q, const T* k, const T* w,
+                     const IndexerShape& shape);
+template <class T>
+void indexer_backward(const Context& ctx, T* dq, T* dk, T* dw, const T* dscores, const T* q,
+                      const T* k, const T* w, const IndexerShape& shape);
+size_t indexer_workspace(const IndexerShape& shape, size_t scalar_bytes);
+
+template <class T>
+void topk_select(const Context& ctx, int32_t* indices, const T* scores, const TopKShape& shape);
+size_t topk_workspace(const TopKShape& shape);
+
+template <class T>
+void sparse_attention_forward(const Context& ctx, T* out, T* lse, const T* q, const T* k,
+                              const T* v, const IndexLists& lists, const AttentionShape& shape);
+template <class T>
+void sparse_attention_backward(const Context& ctx, T* dq, T* dk, T* dv, const T* dout,
+                               const T* out, const T* lse, const T* q, const T* k, const T* v,
+                               const IndexLists& lists, const AttentionShape& shape);
+size_t sparse_attention_workspace(const AttentionShape& shape, int64_t list_width,
+                                  size_t scalar_bytes);
+
+template <class T>
+double indexer_loss(const Context& ctx, T* dscores, T* row_loss, const T* scores, const T* q,
+                    const T* k, const T* lse, const IndexLists& domain,
+                    const AttentionShape& shape);
+template <class T>
+void attention_target(const Context& ctx, T* target, const T* q, const T* k, const T* lse,
+                      const AttentionShape& shape);
+size_t indexer_loss_workspace(const AttentionShape& shape, int64_t list_width,
+                              size_t scalar_bytes);
 
 // The table of all the above, for the model layer; profiled_backend wraps every op in a
 // profile::Scope (dsatrain bench --profile).

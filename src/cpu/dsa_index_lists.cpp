@@ -6,34 +6,11 @@
 #include <string>
 
 #include "core/error.h"
+#include "ops/index_list_rules.h"
 
 namespace dsa::cpu {
 
 namespace {
-
-// The slot of the first entry that breaks the list rules in row t, or -1 when the row is valid.
-int64_t first_bad_slot(const int32_t* row, int64_t width, int64_t t) {
-  int64_t previous_key = -1;
-  bool in_padding = false;
-  for (int64_t j = 0; j < width; ++j) {
-    const int32_t s = row[j];
-    if (s == -1) {
-      in_padding = true;
-      continue;
-    }
-    if (in_padding || s < 0 || s > t || s <= previous_key) return j;
-    previous_key = s;
-  }
-  return -1;
-}
-
-std::string why_bad(const int32_t* row, int64_t j, int64_t t) {
-  const int32_t s = row[j];
-  if (s < -1) return cat("value ", s, " is neither a key nor the padding -1");
-  if (s > t) return cat("key ", s, " is in the future of query ", t, " (causality)");
-  if (row[j - 1] == -1) return cat("key ", s, " follows the -1 padding");
-  return cat("key ", s, " does not follow key ", row[j - 1], " in strictly increasing order");
-}
 
 void build_batch(TransposedLists out, const int32_t* lists_b, int64_t seq, int64_t width) {
   std::fill_n(out.offsets, seq + 1, int64_t(0));
@@ -63,14 +40,14 @@ void check_index_lists(const ops::IndexLists& lists, int64_t batch, int64_t seq,
   int64_t first_bad_row = std::numeric_limits<int64_t>::max();
 #pragma omp parallel for schedule(static) reduction(min : first_bad_row)
   for (int64_t r = 0; r < rows; ++r)
-    if (first_bad_slot(lists.indices + r * lists.width, lists.width, r % seq) >= 0)
+    if (ops::first_bad_slot(lists.indices + r * lists.width, lists.width, r % seq) >= 0)
       first_bad_row = std::min(first_bad_row, r);
   if (first_bad_row == std::numeric_limits<int64_t>::max()) return;
   const int32_t* row = lists.indices + first_bad_row * lists.width;
   const int64_t t = first_bad_row % seq;
-  const int64_t j = first_bad_slot(row, lists.width, t);
+  const int64_t j = ops::first_bad_slot(row, lists.width, t);
   fail("op ", op, ": index list of batch ", first_bad_row / seq, ", query ", t, ", slot ", j,
-       ": ", why_bad(row, j, t), " (lists hold keys 0 <= s <= t in increasing order, then -1)");
+       ": ", ops::why_bad_slot(row, j, t), " (lists hold keys 0 <= s <= t in increasing order, then -1)");
 }
 
 size_t transposed_lists_bytes(int64_t batch, int64_t seq, int64_t width) {

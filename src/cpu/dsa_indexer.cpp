@@ -12,7 +12,6 @@
 #include "core/error.h"
 #include "cpu/cpu_ops.h"
 #include "cpu/dsa_index_lists.h"
-#include "cpu/dsa_ops.h"
 
 namespace dsa::cpu {
 

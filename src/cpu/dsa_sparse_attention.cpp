@@ -13,7 +13,7 @@
 
 #include "core/error.h"
 #include "cpu/dsa_index_lists.h"
-#include "cpu/dsa_ops.h"
+#include "cpu/cpu_ops.h"
 #include "cpu/dsa_vec.h"
 #include "cpu/vec_math.h"
 

@@ -9,7 +9,7 @@
 
 #include "core/error.h"
 #include "cpu/dsa_index_lists.h"
-#include "cpu/dsa_ops.h"
+#include "cpu/cpu_ops.h"
 
 namespace dsa::cpu {
 
