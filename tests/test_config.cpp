@@ -66,7 +66,7 @@ TEST(ConfigDefaults, EmptyTextGivesStructDefaultsResolved) {
   expected.model.n_kv_heads = expected.model.n_heads;     // 0 -> n_heads
   expected.indexer.rope_dims = expected.indexer.dim / 2;  // -1 -> dim / 2
   StageConfig stage;
-  stage.name = "dense";
+  stage.kind = config::StageKind::dense;
   stage.steps = 1000;
   expected.stages = {stage};  // the default schedule
   EXPECT_EQ(config, expected);
@@ -120,7 +120,7 @@ TEST_F(ConfigFiles, NestedIncludesAreRelativeToTheIncludingFile) {
   EXPECT_EQ(config.run.name, "from_fragment");
   EXPECT_EQ(config.run.dir, "base_runs");
   ASSERT_EQ(config.stages.size(), 2u);
-  EXPECT_EQ(config.stages[1].name, "sparse");
+  EXPECT_EQ(config.stages[1].kind, config::StageKind::sparse);
   EXPECT_EQ(config.total_steps(), 30);
 }
 
@@ -192,9 +192,9 @@ TEST(ConfigOverrides, EditAndAppendStagesOfTheDefaultSchedule) {
                               {"schedule.stages.0.steps=5", "schedule.stages.1.name=sparse",
                                "schedule.stages.1.steps=7", "schedule.stages.1.k=16"});
   ASSERT_EQ(config.stages.size(), 2u);
-  EXPECT_EQ(config.stages[0].name, "dense");
+  EXPECT_EQ(config.stages[0].kind, config::StageKind::dense);
   EXPECT_EQ(config.stages[0].steps, 5);
-  EXPECT_EQ(config.stages[1].name, "sparse");
+  EXPECT_EQ(config.stages[1].kind, config::StageKind::sparse);
   EXPECT_EQ(config.stages[1].k, 16);
   EXPECT_EQ(config.total_steps(), 12);
 }
@@ -491,7 +491,7 @@ TEST(ShippedConfigs, Quickstart) {
   EXPECT_EQ(config.model.seq_len, 256);
   EXPECT_TRUE(config.model.tie_embeddings);
   ASSERT_EQ(config.stages.size(), 1u);
-  EXPECT_EQ(config.stages[0].name, "dense");
+  EXPECT_EQ(config.stages[0].kind, config::StageKind::dense);
   EXPECT_GT(config.stages[0].steps, 0);  // tuned by whoever times the quick start
   EXPECT_EQ(config.stages[0].lr, 3e-3);
   EXPECT_EQ(config.stages[0].warmup_steps, 30);
@@ -526,7 +526,7 @@ TEST(ShippedConfigs, TinyTest) {
   EXPECT_EQ(config.model.seq_len, 64);
   EXPECT_EQ(config.train.batch_size, 8);
   ASSERT_EQ(config.stages.size(), 1u);
-  EXPECT_EQ(config.stages[0].name, "dense");
+  EXPECT_EQ(config.stages[0].kind, config::StageKind::dense);
   EXPECT_EQ(config.stages[0].steps, 100);
   EXPECT_EQ(config.stages[0].lr, 3e-3);
   EXPECT_EQ(config.stages[0].warmup_steps, 10);

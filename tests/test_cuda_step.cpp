@@ -65,8 +65,8 @@ TEST(CudaStep, DsaStagesMatchTheCpuTwin) {
   cfg.selection.k = 16;
   cfg.stages.assign(3, cfg.stages.back());
   for (config::StageConfig& stage : cfg.stages) stage.steps = 2, stage.lr = 3e-3, stage.indexer_lr = 3e-3;
-  cfg.stages[1].name = "warmup";
-  cfg.stages[2].name = "sparse";
+  cfg.stages[1].kind = config::StageKind::warmup;
+  cfg.stages[2].kind = config::StageKind::sparse;
   auto comm = dist::make_communicator("local");
   train::Session on_cpu(cfg, cpu::backend<float>(), *comm);
   train::Session on_gpu(cfg, cuda::backend(), *comm);

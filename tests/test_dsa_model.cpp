@@ -332,7 +332,7 @@ TEST(DsaAccounting, CountsMatchTheModel) {
   cfg.train.batch_size = 3;
   cfg.stages = {config::StageConfig{}, config::StageConfig{}};
   cfg.stages[0].steps = cfg.stages[1].steps = 1;
-  cfg.stages[1].name = "sparse";
+  cfg.stages[1].kind = config::StageKind::sparse;
   const model::LayerAccounting a = model::account_layer(cfg);
   const model::ParamLayout layout =
       model::make_param_layout(cfg.model, cfg.optimizer, &cfg.indexer);

@@ -42,11 +42,11 @@ config::Config staged_config(const std::string& run_name, int64_t dense, int64_t
   stage.decay = "constant";
   stage.indexer_lr = 3e-3;
   if (warmup > 0) {
-    stage.name = "warmup", stage.steps = warmup;
+    stage.kind = config::StageKind::warmup, stage.steps = warmup;
     cfg.stages.push_back(stage);
   }
   if (sparse > 0) {
-    stage.name = "sparse", stage.steps = sparse, stage.lr = 1e-3;
+    stage.kind = config::StageKind::sparse, stage.steps = sparse, stage.lr = 1e-3;
     cfg.stages.push_back(stage);
   }
   return cfg;

@@ -36,7 +36,7 @@ Exported make_checkpoint(const std::string& name, bool tied, bool dsa = false) {
   if (dsa) {  // a DSA run: the indexer's tensors and a sparse last stage
     e.cfg.indexer.heads = 2, e.cfg.indexer.dim = 8, e.cfg.indexer.rope_dims = 4;
     e.cfg.selection.k = 5;
-    e.cfg.stages.back().name = "sparse";
+    e.cfg.stages.back().kind = config::StageKind::sparse;
   }
   e.layout = model::make_param_layout(m, e.cfg.optimizer, dsa ? &e.cfg.indexer : nullptr);
   e.params = test::random_vector<float>(e.layout.total, 77, 0.05);
@@ -98,7 +98,7 @@ TEST(Export, DsaIndexerRoundTrip) {
   const config::Config back = config::parse(imported.config_yaml, "imported");
   EXPECT_EQ(back.indexer, e.cfg.indexer);
   EXPECT_EQ(back.stage_k(back.stages.back()), 5);
-  EXPECT_EQ(back.stages.back().name, "sparse");
+  EXPECT_EQ(back.stages.back().kind, config::StageKind::sparse);
 }
 
 TEST(Export, Bf16WithinRounding) {

@@ -133,13 +133,13 @@ int run_bench(const Args& args) {
   std::printf("%s", model::describe(model::account_layer(cfg), cfg).c_str());
   // One timing per stage kind of the config, in schedule order (a dense config: one, as before);
   // each with the stage's own plan (attention mode, k, frozen groups) at its first step.
-  std::vector<std::string> timed;
+  std::vector<config::StageKind> timed;
   int64_t first_step = 0;
   for (const config::StageConfig& stage : cfg.stages) {
     const int64_t at = first_step;
     first_step += stage.steps;
-    if (std::find(timed.begin(), timed.end(), stage.name) != timed.end()) continue;
-    timed.push_back(stage.name);
+    if (std::find(timed.begin(), timed.end(), stage.kind) != timed.end()) continue;
+    timed.push_back(stage.kind);
     const train::StepPlan plan = train::step_plan(cfg, at);
     double seconds = 0, loss = 0;
     for (int64_t step = 0; step < warmup + steps; ++step) {
@@ -151,11 +151,11 @@ int run_bench(const Args& args) {
     }
     if (options.flag("profile"))
       std::printf("per-op time of stage %s over %ld steps (step total %.1f ms):\n%s",
-                  stage.name.c_str(), long(steps), 1e3 * seconds, profile::report().c_str());
+                  config::stage_kind_name(stage.kind), long(steps), 1e3 * seconds, profile::report().c_str());
     const double tokens_per_s = steps * batch * seq / seconds;
     std::printf("bench: tokens_per_s=%.1f step_ms=%.2f loss=%.4f steps=%ld stage=%s device=%s "
                 "threads=%d blas=%s\n", tokens_per_s, 1e3 * seconds / steps, loss, long(steps),
-                stage.name.c_str(), choice.backend->name, cpu::cpu_threads(),
+                config::stage_kind_name(stage.kind), choice.backend->name, cpu::cpu_threads(),
                 cpu::blas_library().c_str());
   }
   print_memory_check(session.model().memory_plan(), choice.backend->device);

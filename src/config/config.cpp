@@ -25,4 +25,30 @@ Config parse(const std::string& yaml_text, const std::string& origin,
   return finish(read_config_text(yaml_text, origin), overrides);
 }
 
+const char* stage_kind_name(StageKind kind) {
+  switch (kind) {
+#define DSA_STAGE_NAME(k) \
+  case StageKind::k: return #k;
+    DSA_STAGE_KINDS(DSA_STAGE_NAME)
+#undef DSA_STAGE_NAME
+  }
+  return "?";
+}
+
+std::optional<StageKind> parse_stage_kind(std::string_view name) {
+#define DSA_STAGE_PARSE(k) \
+  if (name == #k) return StageKind::k;
+  DSA_STAGE_KINDS(DSA_STAGE_PARSE)
+#undef DSA_STAGE_PARSE
+  return std::nullopt;
+}
+
+std::vector<std::string> stage_kind_names() {
+  return {
+#define DSA_STAGE_STRING(k) #k,
+      DSA_STAGE_KINDS(DSA_STAGE_STRING)
+#undef DSA_STAGE_STRING
+  };
+}
+
 }  // namespace dsa::config

@@ -4,7 +4,9 @@
 #pragma once
 #include <algorithm>
 #include <cstdint>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace dsa::config {
@@ -45,8 +47,20 @@ struct SelectionConfig {
   bool operator==(const SelectionConfig&) const = default;
 };
 
+// The training stages of docs/design.md §4, in schedule order, declared once: the enum, the
+// names in YAML (`schedule.stages.<i>.name`) and the schema's allowed values come from this list.
+#define DSA_STAGE_KINDS(X) X(dense) X(warmup) X(sparse)
+enum class StageKind {
+#define DSA_STAGE_ENUMERATOR(kind) kind,
+  DSA_STAGE_KINDS(DSA_STAGE_ENUMERATOR)
+#undef DSA_STAGE_ENUMERATOR
+};
+const char* stage_kind_name(StageKind kind);                        // "dense"
+std::optional<StageKind> parse_stage_kind(std::string_view name);  // nullopt: not a stage
+std::vector<std::string> stage_kind_names();                        // dense, warmup, sparse
+
 struct StageConfig {
-  std::string name = "dense";    // dense | warmup | sparse
+  StageKind kind = StageKind::dense;  // YAML `name`: dense | warmup | sparse
   int64_t steps = 0;             // > 0
   double lr = 3e-3;              // main model peak learning rate
   double indexer_lr = 1e-3;      // indexer peak learning rate
@@ -116,7 +130,7 @@ struct Config {
   // The model has a lightning indexer when some stage needs one (warmup or sparse).
   bool has_indexer() const {
     for (const StageConfig& stage : stages)
-      if (stage.name != "dense") return true;
+      if (stage.kind != StageKind::dense) return true;
     return false;
   }
   // Index-list width of a stage: its own k, or selection.k when the stage says 0; the `dense`
@@ -129,7 +143,7 @@ struct Config {
   int64_t max_list_width() const {
     int64_t width = 0;
     for (const StageConfig& stage : stages)
-      if (stage.name != "dense") width = std::max(width, std::min(stage_k(stage), model.seq_len));
+      if (stage.kind != StageKind::dense) width = std::max(width, std::min(stage_k(stage), model.seq_len));
     return width;
   }
 

@@ -127,7 +127,7 @@ StageList read_stage_list(const YAML::Node& node, const Source& source, const st
 StageList default_stage_list(const std::string& origin) {
   const StageConfig stage = schema::default_stage();
   StageEntry entry{origin, {}};
-  entry.keys["name"] = Setting{YAML::Node(stage.name), origin};
+  entry.keys["name"] = Setting{YAML::Node(std::string(stage_kind_name(stage.kind))), origin};
   entry.keys["steps"] = Setting{YAML::Node(std::to_string(stage.steps)), origin};
   return StageList{origin, {entry}};
 }

@@ -92,6 +92,16 @@ KeySpec<StageConfig> stage_key(std::string name, T StageConfig::*field, Rule rul
           [=](StageConfig& s, const Value& v) { s.*field = std::get<T>(v); }};
 }
 
+// The stage's `name`: a StageKind, read and written by its name.
+KeySpec<StageConfig> stage_kind_key(std::string description) {
+  return {"name",
+          ValueType::String,
+          one_of(stage_kind_names()),
+          std::move(description),
+          [](const StageConfig& s) { return Value(std::in_place_type<std::string>, stage_kind_name(s.kind)); },
+          [](StageConfig& s, const Value& v) { s.kind = parse_stage_kind(std::get<std::string>(v)).value(); }};
+}
+
 KeySpec<Config> unbound(std::string path, ValueType type, Rule rule, std::string description,
                         std::string default_text) {
   return {std::move(path),        type, std::move(rule), std::move(description), {}, {},
@@ -194,8 +204,7 @@ std::vector<KeySpec<StageConfig>> make_stage_keys() {
   auto steps = stage_key("steps", &G::steps, at_least(1), "steps in this stage");
   steps.rule.required = true;
   return {
-      stage_key("name", &G::name, one_of({"dense", "warmup", "sparse"}),
-                "dense: no indexer; warmup: only the indexer trains; sparse: DSA"),
+      stage_kind_key("dense: no indexer; warmup: only the indexer trains; sparse: DSA"),
       steps,
       stage_key("lr", &G::lr, at_least(0), "main model peak learning rate"),
       stage_key("indexer_lr", &G::indexer_lr, at_least(0), "indexer peak learning rate"),
@@ -279,7 +288,7 @@ std::string_view type_name(ValueType type) {
 
 StageConfig default_stage() {
   StageConfig stage;
-  stage.name = "dense";
+  stage.kind = StageKind::dense;
   stage.steps = 1000;
   return stage;
 }

@@ -18,7 +18,7 @@ double attended_pairs(int64_t seq, int64_t k) {
 int64_t sparse_width(const config::Config& cfg) {
   int64_t width = 0;
   for (const config::StageConfig& stage : cfg.stages)
-    if (stage.name == "sparse") width = std::max(width, std::min(cfg.stage_k(stage), cfg.model.seq_len));
+    if (stage.kind == config::StageKind::sparse) width = std::max(width, std::min(cfg.stage_k(stage), cfg.model.seq_len));
   return width;
 }
 

@@ -147,7 +147,7 @@ static void dsa_config_from_hf(const std::string& path, config::Config& cfg) {
                 cfg.indexer.rope_dims % 2 == 0,
             path, ": dsa section out of range (heads, dim, top_k >= 1; rope_dims even, "
             "0..dim)");
-  cfg.stages.back().name = "sparse";
+  cfg.stages.back().kind = config::StageKind::sparse;
 }
 
 void import_model(const std::string& in_dir, const std::string& checkpoint_path) {

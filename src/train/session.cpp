@@ -2,7 +2,6 @@
 
 #include "core/error.h"
 #include "core/profile.h"
-#include "train/lr_schedule.h"
 #include "cpu/blas_info.h"
 #include "cpu/cpu_ops.h"
 #include "cuda_backend.h"
@@ -21,27 +20,6 @@ BackendChoice choose_backend(const std::string& device, bool profiled, const std
                           (option.find("--") == std::string::npos ? " = cuda)" : " cuda)")};
   const ops::Backend<float>* cuda_twin = profiled ? &cuda::profiled_backend() : &cuda::backend();
   return {cuda_twin, said + ": " + cuda::description()};
-}
-
-model::AttentionMode stage_mode(const config::StageConfig& stage) {
-  if (stage.name == "warmup") return model::AttentionMode::warmup;
-  if (stage.name == "sparse") return model::AttentionMode::sparse;
-  return model::AttentionMode::dense;
-}
-
-StepPlan step_plan(const config::Config& config, int64_t step) {
-  const StagePosition pos = stage_at(config, step);
-  const config::StageConfig& stage = config.stages[pos.index];
-  StepPlan plan;
-  plan.mode = stage_mode(stage);
-  plan.k = plan.mode == model::AttentionMode::dense ? 0 : config.stage_k(stage);
-  const auto main = static_cast<size_t>(model::ParamGroup::main);
-  const auto indexer = static_cast<size_t>(model::ParamGroup::indexer);
-  plan.groups[main] = {stage_lr(stage, pos.step_in_stage, stage.lr),
-                       plan.mode == model::AttentionMode::warmup};
-  plan.groups[indexer] = {stage_lr(stage, pos.step_in_stage, stage.indexer_lr),
-                          plan.mode == model::AttentionMode::dense};
-  return plan;
 }
 
 Session::Session(const config::Config& config, const ops::Backend<float>& backend,

@@ -10,6 +10,7 @@
 #include "dist/communicator.h"
 #include "model/model.h"
 #include "train/optimizer.h"
+#include "train/schedule.h"
 
 namespace dsa::train {
 
@@ -30,17 +31,6 @@ struct StepResult {
   std::optional<double> indexer_loss;  // L_I, mean over layers (warmup and sparse stages)
   OptimizerStats optimizer;
 };
-
-// What one step does (docs/design.md §4 stages): the attention mode and k, and per parameter group its
-// learning rate and whether it is frozen (dense: the indexer; warmup: the main model).
-struct StepPlan {
-  model::AttentionMode mode = model::AttentionMode::dense;
-  int64_t k = 0;
-  std::array<GroupUpdate, kGroups> groups{};
-};
-// The plan of global step `step` (from 0) under the config's stage schedule.
-StepPlan step_plan(const config::Config& config, int64_t step);
-model::AttentionMode stage_mode(const config::StageConfig& stage);
 
 class Session {
  public:

@@ -15,7 +15,7 @@
 #include "data/shard.h"
 #include "model/accounting.h"
 #include "train/checkpoint.h"
-#include "train/lr_schedule.h"
+#include "train/schedule.h"
 #include "train/metrics_log.h"
 #include "train/model_io.h"
 #include "train/session.h"
@@ -118,7 +118,8 @@ void save(Session& s, const std::string& path, int64_t step) {
   const HostState state = read_state(s);
   save_training_state(path, s.config(), s.model().layout(),
                       {state.params.data(), state.m.data(), state.v.data(), step,
-                       {s.optimizer().updates()[0], s.optimizer().updates()[1]}});
+                       {s.optimizer().updates()[size_t(model::ParamGroup::main)],
+                        s.optimizer().updates()[size_t(model::ParamGroup::indexer)]}});
 }
 
 int64_t restore(Session& s, const std::string& path) {
@@ -207,7 +208,7 @@ void print_stage(const config::Config& cfg, size_t index, const StepPlan& plan) 
   if (plan.mode == model::AttentionMode::sparse)
     what = "sparse attention over the indexer's top-k; main model on the LM loss, indexer on L_I "
            "over S_t";
-  std::printf("stage %zu/%zu: %s, %ld steps: %s", index + 1, cfg.stages.size(), stage.name.c_str(),
+  std::printf("stage %zu/%zu: %s, %ld steps: %s", index + 1, cfg.stages.size(), config::stage_kind_name(stage.kind),
               long(stage.steps), what);
   const long k = long(std::min(plan.k, cfg.model.seq_len));
   if (plan.mode == model::AttentionMode::warmup) std::printf(" (evaluations measure top-%ld)", k);
@@ -333,13 +334,12 @@ TrainOutcome train(const config::Config& cfg, const TrainOptions& options) {
   int64_t trained_tokens = 0;
   const int64_t stop = options.stop_after > 0 ? std::min(total, options.stop_after) : total;
   for (int64_t step = start_step; step < stop; ++step) {
-    const StagePosition position = stage_at(cfg, step);
-    const config::StageConfig& stage = cfg.stages[position.index];
     const StepPlan plan = step_plan(cfg, step);
-    if (position.step_in_stage == 0 || step == start_step) print_stage(cfg, position.index, plan);
+    const char* stage = config::stage_kind_name(cfg.stages[plan.stage].kind);
+    if (plan.step_in_stage == 0 || step == start_step) print_stage(cfg, size_t(plan.stage), plan);
     // The learning rates applied: 0 for a frozen group (warm-up: main; dense: the indexer).
-    auto applied = [&](int g) { return plan.groups[g].frozen ? 0.0 : plan.groups[g].lr; };
-    const double lr = applied(0), indexer_lr = applied(1);
+    const double lr = applied_lr(plan, model::ParamGroup::main);
+    const double indexer_lr = applied_lr(plan, model::ParamGroup::indexer);
     if (step + 1 == options.profile_first) profile::capture(true);
     const Timer step_timer;
     data.train.train_batch(cfg.train.seed, step, comm->rank(), batch, seq, inputs.data(), targets.data());
@@ -352,12 +352,12 @@ TrainOutcome train(const config::Config& cfg, const TrainOptions& options) {
     trained_tokens += batch * seq * comm->world_size();
     const double tokens_per_s = batch * seq * comm->world_size() / seconds;
     MetricsLine line;
-    line.add("step", step + 1).add("stage", stage.name).add("lm_loss", r.loss);
+    line.add("step", step + 1).add("stage", stage).add("lm_loss", r.loss);
     if (r.indexer_loss) line.add("indexer_loss", *r.indexer_loss);
     line.add("lr", lr);
     if (net.has_indexer()) line.add("indexer_lr", indexer_lr);
-    line.add("grad_norm", r.optimizer.grad_norm[0]);
-    if (net.has_indexer()) line.add("indexer_grad_norm", r.optimizer.grad_norm[1]);
+    line.add("grad_norm", r.optimizer.grad_norm[size_t(model::ParamGroup::main)]);
+    if (net.has_indexer()) line.add("indexer_grad_norm", r.optimizer.grad_norm[size_t(model::ParamGroup::indexer)]);
     line.add("tokens_per_s", tokens_per_s);
     line.add("step_ms", seconds * 1e3).add("mem_bytes", int64_t(net.memory_plan().total()));
     log.write(line);
@@ -369,14 +369,14 @@ TrainOutcome train(const config::Config& cfg, const TrainOptions& options) {
         std::snprintf(indexer, sizeof indexer, " | L_I %.4f | indexer lr %.2e", *r.indexer_loss,
                       indexer_lr);
       std::printf("step %5ld/%ld | %-6s | loss %.4f | lr %.2e%s | %6.0f tok/s | %5.0f ms | ETA %s\n",
-                  long(step + 1), long(total), stage.name.c_str(), r.loss, lr, indexer,
+                  long(step + 1), long(total), stage, r.loss, lr, indexer,
                   tokens_per_s, seconds * 1e3, format_duration(eta).c_str());
       std::fflush(stdout);
     }
     if (!last && cfg.train.eval_every > 0 && (step + 1) % cfg.train.eval_every == 0) {
       const int64_t windows = cfg.train.eval_batches * batch;
       const EvalResult e = evaluate(net, data.val, data.token_bytes, batch, windows, windows);
-      log_eval(log, step + 1, stage.name.c_str(), e);
+      log_eval(log, step + 1, stage, e);
       print_eval(step + 1, e);
     }
     if (last || (cfg.train.ckpt_every > 0 && (step + 1) % cfg.train.ckpt_every == 0))
@@ -394,7 +394,7 @@ TrainOutcome train(const config::Config& cfg, const TrainOptions& options) {
   outcome.final_eval = evaluate(net, data.val, data.token_bytes, batch, 0,
                                 cfg.train.eval_batches * batch);
   print_eval(total, outcome.final_eval);
-  log_eval(log, total, cfg.stages.back().name.c_str(), outcome.final_eval);
+  log_eval(log, total, config::stage_kind_name(cfg.stages.back().kind), outcome.final_eval);
   write_summary(outcome.run_dir + "/summary.json", cfg, outcome, net.memory_plan(),
                 net.layout().total, choice.backend->name, wall.seconds());
   return outcome;
