@@ -6,7 +6,6 @@
 #include "core/file_io.h"
 #include "core/json.h"
 #include "core/safetensors.h"
-#include "cpu/blas_info.h"
 #include "train/session.h"
 
 namespace dsa::train {
@@ -34,7 +33,7 @@ LoadedModel load_model(const std::string& checkpoint_path, const ops::Backend<fl
   LoadedModel loaded;
   loaded.config = config::parse(ckpt.config_yaml, checkpoint_path + " (embedded config)");
   if (max_batch <= 0) max_batch = loaded.config.train.batch_size;
-  cpu::set_cpu_threads(loaded.config.train.threads);
+  configure_device(backend, loaded.config.train);
   loaded.model = std::make_unique<model::Model<float>>(
       loaded.config.model, loaded.config.optimizer, backend, max_batch, model::dsa_spec(loaded.config));
   model::Model<float>& net = *loaded.model;

@@ -22,11 +22,15 @@ BackendChoice choose_backend(const std::string& device, bool profiled, const std
   return {cuda_twin, said + ": " + cuda::description()};
 }
 
+void configure_device(const ops::Backend<float>& backend, const config::TrainConfig& train) {
+  cpu::set_cpu_threads(train.threads);
+  if (backend.device == ops::Device::cuda) cuda::set_tf32(train.tf32);
+}
+
 Session::Session(const config::Config& config, const ops::Backend<float>& backend,
                  dist::Communicator& comm)
     : cfg_(config), comm_(comm) {
-  cpu::set_cpu_threads(cfg_.train.threads);
-  if (backend.device == ops::Device::cuda) cuda::set_tf32(cfg_.train.tf32);
+  configure_device(backend, cfg_.train);
   // L_I's gradient is a per-rank mean (ops/indexer_loss.h): summing it over ranks would scale the
   // indexer's step by the world size. One rank until the communicator averages that group.
   DSA_CHECK(comm_.world_size() == 1 || !cfg_.has_indexer(), "the warmup and sparse stages run on "

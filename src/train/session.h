@@ -25,6 +25,10 @@ struct BackendChoice {
 };
 BackendChoice choose_backend(const std::string& device, bool profiled = false,
                              const std::string& option = "train.device");
+// The rest of the device set-up a run's train section asks for, on the chosen backend: the CPU
+// threads (train.threads) and, on the CUDA twin, TF32 GEMMs (train.tf32). The Session and every
+// model loaded from a checkpoint (eval, sample, export) apply it.
+void configure_device(const ops::Backend<float>& backend, const config::TrainConfig& train);
 
 struct StepResult {
   double loss = 0;                     // mean token loss of the batch
