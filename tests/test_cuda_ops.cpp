@@ -1,5 +1,5 @@
 // The CUDA twins of the memory-bound ops (cuda/{embedding,rmsnorm,rope,swiglu,residual,
-// cross_entropy,adamw}.cu) against the CPU twins (cpu::<op><float>), docs/kernels.md §K1: fresh random
+// cross_entropy,adamw}.cu) and of the GEMMs (cuda/matmul.cu: cuBLAS) against the CPU twins (cpu::<op><float>), docs/kernels.md §K1: fresh random
 // inputs per shape (odd rows and dims, 1-element cases, vocab 50257, misaligned views that force
 // the scalar paths), outputs poisoned with NaN except where the contract accumulates (then both
 // twins start from the same random values), ‖gpu − cpu‖ / ‖cpu‖ checked, argmax predictions
@@ -200,6 +200,62 @@ void check_rope(const RopeCase& c) {
     EXPECT_LE(relative_error(x_gpu[0], x_cpu), kTolerance);
     EXPECT_TRUE(same_bits(x_gpu[0], x_gpu[1])) << "not deterministic";
   }
+}
+
+// ---- gemm and matmul ----------------------------------------------------------------------------
+
+// gemm with every transpose combination on a strided sub-matrix (lda, ldb, ldc wider than the
+// operands), alpha and beta both off their defaults; C starts from the same random values.
+void check_gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k) {
+  SCOPED_TRACE(name("gemm ", trans_a ? "A^T " : "A ", trans_b ? "B^T " : "B ", m, "x", n, "x", k));
+  const uint64_t seed = fresh_seed();
+  const int64_t a_rows = trans_a ? k : m, a_cols = trans_a ? m : k, b_rows = trans_b ? n : k, b_cols = trans_b ? k : n;
+  const int64_t lda = a_cols + 3, ldb = b_cols + 1, ldc = n + 2;  // strided views
+  const Floats a = random_vector<float>(a_rows * lda, seed), b = random_vector<float>(b_rows * ldb, seed + 1);
+  const Floats c = random_vector<float>(m * ldc, seed + 2);
+  test::CpuContext cpu;
+  Floats c_cpu = c;
+  cpu::gemm<float>(cpu.ctx, trans_a, trans_b, m, n, k, 0.75f, a.data(), lda, b.data(), ldb, 0.5f, c_cpu.data(), ldc);
+  GpuContext gpu;
+  DeviceArray<float> d_a(a), d_b(b), d_c(c);
+  cuda::backend().gemm(gpu.ctx, trans_a, trans_b, m, n, k, 0.75f, d_a.get(), lda, d_b.get(), ldb, 0.5f, d_c.get(), ldc);
+  EXPECT_LE(relative_error(d_c.download(), c_cpu), kTolerance);
+}
+
+// The linear layer: forward (overwrite and accumulate), backward with and without din.
+void check_matmul(int64_t rows, int64_t in_dim, int64_t out_dim) {
+  SCOPED_TRACE(name("matmul rows ", rows, " in ", in_dim, " out ", out_dim));
+  const uint64_t seed = fresh_seed();
+  const Floats in = random_vector<float>(rows * in_dim, seed), weight = random_vector<float>(out_dim * in_dim, seed + 1);
+  const Floats dout = random_vector<float>(rows * out_dim, seed + 2);
+  const Floats out0 = random_vector<float>(rows * out_dim, seed + 3), dweight0 = random_vector<float>(out_dim * in_dim, seed + 4);
+  const Floats din0 = random_vector<float>(rows * in_dim, seed + 5);
+  for (const bool accumulate : {false, true}) {
+    SCOPED_TRACE(accumulate ? "accumulate" : "overwrite");
+    test::CpuContext cpu;
+    Floats out_cpu = out0, din_cpu = din0, dweight_cpu = dweight0;
+    cpu::matmul_forward<float>(cpu.ctx, out_cpu.data(), in.data(), weight.data(), rows, in_dim, out_dim, accumulate);
+    cpu::matmul_backward<float>(cpu.ctx, din_cpu.data(), dweight_cpu.data(), dout.data(), in.data(), weight.data(), rows,
+                                in_dim, out_dim, accumulate);
+    GpuContext gpu;
+    DeviceArray<float> d_in(in), d_weight(weight), d_dout(dout), d_out(out0), d_din(din0), d_dweight(dweight0);
+    cuda::backend().matmul_forward(gpu.ctx, d_out.get(), d_in.get(), d_weight.get(), rows, in_dim, out_dim, accumulate);
+    cuda::backend().matmul_backward(gpu.ctx, d_din.get(), d_dweight.get(), d_dout.get(), d_in.get(), d_weight.get(),
+                                    rows, in_dim, out_dim, accumulate);
+    EXPECT_LE(relative_error(d_out.download(), out_cpu), kTolerance) << "out";
+    EXPECT_LE(relative_error(d_din.download(), din_cpu), kTolerance) << "din";
+    EXPECT_LE(relative_error(d_dweight.download(), dweight_cpu), kTolerance) << "dweight (accumulates)";
+  }
+  // din null: only dweight.
+  test::CpuContext cpu;
+  Floats dweight_cpu = dweight0;
+  cpu::matmul_backward<float>(cpu.ctx, nullptr, dweight_cpu.data(), dout.data(), in.data(), weight.data(), rows, in_dim,
+                              out_dim, false);
+  GpuContext gpu;
+  DeviceArray<float> d_in(in), d_weight(weight), d_dout(dout), d_dweight(dweight0);
+  cuda::backend().matmul_backward(gpu.ctx, nullptr, d_dweight.get(), d_dout.get(), d_in.get(), d_weight.get(), rows,
+                                  in_dim, out_dim, false);
+  EXPECT_LE(relative_error(d_dweight.download(), dweight_cpu), kTolerance) << "dweight, din null";
 }
 
 // ---- swiglu -------------------------------------------------------------------------------------
@@ -481,6 +537,18 @@ TEST(CudaOps, Rope) {
       {2, 5, 3, 8, 0, 24, 0},        // rot_dims 0: nothing rotates
   };
   for (const RopeCase& c : cases) check_rope(c);
+}
+
+TEST(CudaOps, GemmAndMatmul) {
+  for (const bool trans_a : {false, true})
+    for (const bool trans_b : {false, true}) {
+      check_gemm(trans_a, trans_b, 7, 5, 3);
+      check_gemm(trans_a, trans_b, 33, 65, 17);
+    }
+  check_gemm(false, true, 1, 1, 1);
+  check_matmul(1, 1, 1);
+  check_matmul(37, 24, 11);
+  check_matmul(96, 128, 344);
 }
 
 TEST(CudaOps, SwiGlu) {
