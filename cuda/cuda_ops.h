@@ -49,7 +49,7 @@ void rope_forward(const Context& ctx, float* x, const float* cos, const float* s
 void rope_backward(const Context& ctx, float* x, const float* cos, const float* sin,
                    int64_t batch, int64_t seq, int64_t heads, int64_t head_dim, int64_t rot_dims,
                    int64_t row_stride);
-// attention.cu
+// attention_forward.cu, attention_backward.cu (tiles: attention_tiles.cuh)
 void attention_forward(const Context& ctx, float* out, float* lse, const float* q, const float* k,
                        const float* v, const AttentionShape& shape);
 void attention_backward(const Context& ctx, float* dq, float* dk, float* dv, const float* dout,

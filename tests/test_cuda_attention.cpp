@@ -1,4 +1,4 @@
-// The CUDA twin of dense causal attention (cuda/attention.cu) against the CPU twin
+// The CUDA twin of dense causal attention (cuda/attention_forward.cu, cuda/attention_backward.cu) against the CPU twin
 // (cpu/attention.cpp), docs/kernels.md §K1: fresh random inputs per shape (odd T, T across and inside tile
 // edges, GQA groups of 1, 2, 3 and 6 heads, head dims 16 … 128), q/k/v strided inside one fused
 // QKV buffer as the model lays them out (and once in separate buffers, so q_stride != kv_stride),
