@@ -3,8 +3,6 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
-#include <filesystem>
-#include <regex>
 
 #include "core/error.h"
 #include "core/file_io.h"
@@ -14,17 +12,16 @@
 #include "data/corpus.h"
 #include "data/shard.h"
 #include "model/accounting.h"
-#include "train/checkpoint.h"
 #include "train/schedule.h"
 #include "train/metrics_log.h"
 #include "train/model_io.h"
+#include "train/run_report.h"
+#include "train/run_state.h"
 #include "train/session.h"
 
 namespace dsa::train {
 
 namespace {
-
-namespace fs = std::filesystem;
 
 std::string shard_pattern(const std::string& configured, const std::string& dir,
                           const std::string& split) {
@@ -50,22 +47,6 @@ void check_token_range(const data::TokenLoader& split, const std::string& patter
             *low, ", ", *high, "], outside model.vocab_size = ", vocab_size);
 }
 
-// Resuming continues the same run: what shapes the trajectory must match the checkpoint's config.
-// Logging, evaluation and checkpoint cadence, paths and the device may change.
-void check_resumable(const config::Config& saved, const config::Config& now, const std::string& path) {
-  auto require = [&](bool same, const char* section) {
-    DSA_CHECK(same, path, ": the checkpoint's ", section, " section differs from the config's; ",
-              "resume needs the same ", section, " (start a new run.name to change it)");
-  };
-  require(saved.model == now.model, "model");
-  require(saved.optimizer == now.optimizer, "optimizer");
-  require(saved.stages == now.stages, "schedule.stages");
-  require(saved.indexer == now.indexer, "indexer");
-  require(saved.selection == now.selection, "selection");
-  require(saved.train.seed == now.train.seed && saved.train.batch_size == now.train.batch_size,
-          "train (seed, batch_size)");
-}
-
 // What the config may name but this build cannot train yet is refused up front, never trained
 // as something else: the selection strategies and indexer precisions of docs/design.md §5 beyond the
 // default ones.
@@ -76,187 +57,6 @@ void check_dsa_supported(const config::Config& cfg) {
             "allowed here: topk, dense");
   DSA_CHECK(cfg.indexer.precision == "fp32", "indexer.precision = '", cfg.indexer.precision,
             "' is not implemented yet; allowed here: fp32");
-}
-
-std::string checkpoint_path(const std::string& run_dir, int64_t step) {
-  return run_dir + "/step_" + std::to_string(step) + ".ckpt";
-}
-
-// Newest step_<n>.ckpt of the run folder, or "" when there is none.
-std::string newest_checkpoint(const std::string& run_dir) {
-  if (!fs::is_directory(run_dir)) return "";
-  const std::regex name_pattern("step_([0-9]+)\\.ckpt");
-  int64_t best_step = -1;
-  std::string best;
-  for (const fs::directory_entry& entry : fs::directory_iterator(run_dir)) {
-    std::smatch match;
-    const std::string name = entry.path().filename().string();
-    if (!std::regex_match(name, match, name_pattern)) continue;
-    const int64_t step = std::stoll(match[1].str());
-    if (step > best_step) best_step = step, best = entry.path().string();
-  }
-  return best;
-}
-
-// Host copies of the device tensors a checkpoint holds (a plain copy on the CPU twin).
-struct HostState {
-  std::vector<float> params, m, v;
-};
-
-HostState read_state(Session& s) {
-  const int64_t total = s.model().layout().total;
-  HostState state{std::vector<float>(total), std::vector<float>(total), std::vector<float>(total)};
-  const auto& mem = s.model().backend().memory;
-  const ops::Context& ctx = s.model().context();
-  mem.to_host(ctx, state.params.data(), s.model().params(), total * sizeof(float));
-  mem.to_host(ctx, state.m.data(), s.optimizer().m(), total * sizeof(float));
-  mem.to_host(ctx, state.v.data(), s.optimizer().v(), total * sizeof(float));
-  return state;
-}
-
-void save(Session& s, const std::string& path, int64_t step) {
-  const HostState state = read_state(s);
-  save_training_state(path, s.config(), s.model().layout(),
-                      {state.params.data(), state.m.data(), state.v.data(), step,
-                       {s.optimizer().updates()[size_t(model::ParamGroup::main)],
-                        s.optimizer().updates()[size_t(model::ParamGroup::indexer)]}});
-}
-
-int64_t restore(Session& s, const std::string& path) {
-  const CheckpointData ckpt = load_checkpoint(path);
-  const config::Config saved = config::parse(ckpt.config_yaml, path + " (embedded config)");
-  check_resumable(saved, s.config(), path);
-  HostState state = read_state(s);
-  for (const model::ParamSpec& spec : s.model().layout().specs) {
-    ckpt.copy_tensor("param/" + spec.name, spec.shape, spec.view(state.params.data()).data);
-    ckpt.copy_tensor("adam_m/" + spec.name, spec.shape, spec.view(state.m.data()).data);
-    ckpt.copy_tensor("adam_v/" + spec.name, spec.shape, spec.view(state.v.data()).data);
-  }
-  const int64_t total = s.model().layout().total;
-  const auto& mem = s.model().backend().memory;
-  const ops::Context& ctx = s.model().context();
-  mem.to_device(ctx, s.model().params(), state.params.data(), total * sizeof(float));
-  mem.to_device(ctx, s.optimizer().m(), state.m.data(), total * sizeof(float));
-  mem.to_device(ctx, s.optimizer().v(), state.v.data(), total * sizeof(float));
-  s.optimizer().updates() = {ckpt.counter("adam_updates_main"), ckpt.counter("adam_updates_indexer")};
-  return ckpt.counter("step");
-}
-
-// train.init_from: the weights of another run's checkpoint (same model section) start this one,
-// tensor by tensor; tensors it lacks keep their init — only indexer tensors may be missing (a dense
-// run's checkpoint starting a warm-up). AdamW moments and the step count start fresh.
-void init_from_checkpoint(Session& s, const std::string& path) {
-  const CheckpointData ckpt = load_checkpoint(path);
-  const config::Config saved = config::parse(ckpt.config_yaml, path + " (embedded config)");
-  DSA_CHECK(saved.model == s.config().model, path, ": train.init_from needs a checkpoint of the "
-            "same model section (the shapes of every main tensor); this one's differs");
-  HostState state = read_state(s);
-  int64_t copied = 0, fresh = 0;
-  for (const model::ParamSpec& spec : s.model().layout().specs) {
-    const std::string name = "param/" + spec.name;
-    if (ckpt.has_tensor(name)) {
-      ckpt.copy_tensor(name, spec.shape, spec.view(state.params.data()).data);
-      ++copied;
-      continue;
-    }
-    DSA_CHECK(spec.group == model::ParamGroup::indexer, path, ": train.init_from: the checkpoint "
-              "has no tensor '", spec.name, "' (only indexer tensors may be missing)");
-    ++fresh;
-  }
-  const int64_t total = s.model().layout().total;
-  s.model().backend().memory.to_device(s.model().context(), s.model().params(),
-                                       state.params.data(), total * sizeof(float));
-  std::printf("init: %ld tensors from %s (step %ld)%s\n", long(copied), path.c_str(),
-              long(ckpt.counter("step")),
-              fresh > 0 ? cat("; ", fresh, " indexer tensors keep their init").c_str() : "");
-}
-
-std::string format_duration(double seconds) {
-  const int64_t total = static_cast<int64_t>(seconds + 0.5);
-  char text[32];
-  if (total >= 3600)
-    std::snprintf(text, sizeof text, "%ldh%02ldm", long(total / 3600), long(total % 3600 / 60));
-  else
-    std::snprintf(text, sizeof text, "%ldm%02lds", long(total / 60), long(total % 60));
-  return text;
-}
-
-void print_plan(const model::MemoryPlan& p, const std::string& device) {
-  std::printf("memory plan (%s): params %s | grads %s | optimizer %s | activations %s | "
-              "scratch %s | total %s\n", device.c_str(), format_bytes(p.params).c_str(),
-              format_bytes(p.grads).c_str(), format_bytes(p.optimizer).c_str(),
-              format_bytes(p.activations).c_str(), format_bytes(p.scratch).c_str(),
-              format_bytes(p.total()).c_str());
-}
-
-void log_eval(MetricsLog& log, int64_t step, const char* stage, const EvalResult& e) {
-  MetricsLine line;
-  line.add("step", step).add("stage", std::string(stage)).add("val_loss", e.loss);
-  if (e.bytes > 0) line.add("val_bpb", e.bpb);
-  line.add("val_ppl", e.ppl).add("val_acc", e.acc).add("val_tokens", e.tokens);
-  if (e.mass_recall) line.add("attn_mass_recall", *e.mass_recall);
-  if (e.topk_overlap) line.add("topk_overlap", *e.topk_overlap);
-  log.write(line);
-}
-
-// One line when a stage begins (or a run resumes inside one): what trains and how it attends.
-void print_stage(const config::Config& cfg, size_t index, const StepPlan& plan) {
-  const config::StageConfig& stage = cfg.stages[index];
-  const char* what = "dense attention; the main model trains on the LM loss";
-  if (plan.mode == model::AttentionMode::warmup)
-    what = "dense attention; main model frozen; the indexer trains on L_I over s <= t";
-  if (plan.mode == model::AttentionMode::sparse)
-    what = "sparse attention over the indexer's top-k; main model on the LM loss, indexer on L_I "
-           "over S_t";
-  std::printf("stage %zu/%zu: %s, %ld steps: %s", index + 1, cfg.stages.size(), config::stage_kind_name(stage.kind),
-              long(stage.steps), what);
-  const long k = long(std::min(plan.k, cfg.model.seq_len));
-  if (plan.mode == model::AttentionMode::warmup) std::printf(" (evaluations measure top-%ld)", k);
-  if (plan.mode == model::AttentionMode::sparse) std::printf(" (k = %ld)", k);
-  std::printf("\n");
-}
-
-void print_eval(int64_t step, const EvalResult& e) {
-  std::printf("eval  %5ld | val_loss %.4f | val_bpb %.4f | val_acc %.4f", long(step), e.loss, e.bpb,
-              e.acc);
-  if (e.mass_recall)
-    std::printf(" | attn_mass_recall %.4f | topk_overlap %.4f", *e.mass_recall, *e.topk_overlap);
-  std::printf("\n");
-}
-
-// Per-layer accounting (model/accounting.h) as flat summary keys: GFLOP per training step.
-void add_accounting(MetricsLine& s, const model::LayerAccounting& a) {
-  s.add("layer_attention_params", a.attention_params);
-  s.add("layer_attention_dense_gflop", a.attention_dense_flops * 1e-9);
-  s.add("layer_attention_projection_gflop", a.attention_projection_flops * 1e-9);
-  if (a.list_width > 0) {
-    s.add("sparse_k", a.list_width);
-    s.add("layer_attention_sparse_gflop", a.attention_sparse_flops * 1e-9);
-  }
-  if (a.indexer_params == 0) return;
-  s.add("layer_indexer_params", a.indexer_params);
-  s.add("layer_indexer_warmup_gflop", a.indexer_warmup_flops * 1e-9);
-  s.add("layer_indexer_sparse_gflop", a.indexer_sparse_flops * 1e-9);
-  s.add("indexer_scratch_bytes", int64_t(a.indexer_scratch_bytes));
-  s.add("layer_lists_bytes", int64_t(a.lists_bytes));
-}
-
-void write_summary(const std::string& path, const config::Config& cfg, const TrainOutcome& out,
-                   const model::MemoryPlan& plan, int64_t params, const std::string& device,
-                   double wall_seconds) {
-  MetricsLine s;
-  s.add("run", cfg.run.name).add("steps", cfg.total_steps()).add("params", params);
-  s.add("device", device).add("threads", int64_t(cpu::cpu_threads()));
-  s.add("val_loss", out.final_eval.loss);
-  if (out.final_eval.bytes > 0) s.add("val_bpb", out.final_eval.bpb);
-  s.add("val_ppl", out.final_eval.ppl).add("val_acc", out.final_eval.acc);
-  if (out.final_eval.mass_recall) s.add("attn_mass_recall", *out.final_eval.mass_recall);
-  if (out.final_eval.topk_overlap) s.add("topk_overlap", *out.final_eval.topk_overlap);
-  s.add("val_tokens", out.final_eval.tokens).add("tokens_per_s", out.tokens_per_s);
-  s.add("wall_seconds", wall_seconds).add("mem_bytes", int64_t(plan.total()));
-  s.add("final_checkpoint", out.final_checkpoint);
-  add_accounting(s, model::account_layer(cfg));
-  write_file_atomic(path, s.str() + "\n");
 }
 
 }  // namespace
