@@ -30,6 +30,8 @@ struct SafeTensor {
 // Bytes per element of a safetensors dtype; throws listing the supported dtypes when unknown.
 // Supported: F64 F32 F16 BF16 F8_E4M3 F8_E5M2 I64 I32 I16 I8 U64 U32 U16 U8 BOOL.
 size_t safetensors_dtype_size(std::string_view dtype);
+// "<file>: tensor '<name>'", how every error about one tensor starts.
+std::string safetensors_tensor_where(const std::string& file, const std::string& name);
 
 class SafeTensorsFile {
  public:
