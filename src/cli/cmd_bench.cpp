@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <vector>
 
+#include "cli/bench_attention.h"
 #include "cli/commands.h"
 #include "cli/options.h"
 #include "config/config.h"
@@ -45,8 +46,6 @@ static const CommandSpec kBench{
      {"attention-peer", "auto|on|off", "auto", "--attention: PyTorch peer (tools/attention_ref.py); auto = when the --attention-python has torch"},
      {"attention-python", "PATH", "/usr/bin/python3", "--attention: the Python that runs the PyTorch peer"},
      device_option("--attention: which twin runs the table")}};
-
-int bench_attention(const ParsedOptions& options);  // bench_attention.cpp
 
 static double gemm_gflops(int64_t m, int64_t n, int64_t k) {
   std::vector<float> a(m * k), b(n * k), c(m * n);
