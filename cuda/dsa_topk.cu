@@ -15,7 +15,7 @@
 //      fewer than `ties` equal keys precede it; its output slot is the number of kept keys before
 //      it (block-wide ballot counts). Lists come out ascending, then -1.
 // The selection is a function of the scores alone (no float arithmetic, no scheduling
-// dependence): identical to the CPU twin's nth_element under (score desc, index asc).
+// dependence): identical to the CPU twin's lists under (score desc, index asc).
 // The row is re-read from global memory (L1/L2) by each pass: 6 reads of 4·(t+1) bytes.
 #include <cmath>
 #include <cstdint>

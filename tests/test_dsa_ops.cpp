@@ -7,11 +7,13 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <functional>
 #include <limits>
 #include <numeric>
 
 #include "core/philox.h"
 #include "cpu/cpu_ops.h"
+#include "cpu/simd_mask.h"
 #include "index_lists_util.h"
 #include "test_util.h"
 
@@ -241,6 +243,91 @@ TEST(TopK, RandomRowsWithManyTiesMatchTheRankDefinition) {
       }
     }
   }
+}
+
+// The list of row [visible] by the definition: sort the keys by (score desc, index asc), keep k,
+// ascending, -1 padded.
+template <class T>
+Lists reference_list(const T* row, int64_t visible, int64_t k) {
+  Lists order(visible);
+  std::iota(order.begin(), order.end(), 0);
+  std::sort(order.begin(), order.end(), [row](int32_t a, int32_t b) {
+    return row[a] > row[b] || (row[a] == row[b] && a < b);
+  });
+  order.resize(std::min<int64_t>(k, visible));
+  std::sort(order.begin(), order.end());
+  order.resize(k, -1);
+  return order;
+}
+
+// Rows long enough for the selector's starting threshold and for many compactions of its
+// candidates (it holds k + max(k, 64) before compacting), in the patterns that stress them:
+// random, ascending (every key passes the threshold), descending (none does), constant, coarse
+// steps with signed zeros (ties at the threshold itself), in both scalar types.
+template <class T>
+void expect_long_rows_match_the_definition() {
+  const int64_t seq = 601;
+  const Vec noise = random_vector<double>(seq * seq, 38);
+  const std::vector<std::pair<const char*, std::function<double(int64_t, int64_t)>>> patterns = {
+      {"random", [&](int64_t t, int64_t s) { return noise[t * seq + s]; }},
+      {"ascending", [](int64_t, int64_t s) { return double(s); }},
+      {"descending", [](int64_t, int64_t s) { return -double(s); }},
+      {"constant", [](int64_t, int64_t) { return 2.5; }},
+      {"steps", [&](int64_t t, int64_t s) {
+         const double x = std::round(3 * noise[t * seq + s]) / 3;
+         return x == 0 ? ((s % 2) ? -0.0 : 0.0) : x;
+       }},
+      {"ascending steps", [](int64_t, int64_t s) { return double(s / 50); }},
+      {"minus infinity but one", [](int64_t t, int64_t s) { return s == t / 2 ? 1.0 : -kInf; }}};
+  for (const auto& [name, score] : patterns) {
+    std::vector<T> scores(seq * seq, T(kNaN));  // NaN above the diagonal: never read
+    for (int64_t t = 0; t < seq; ++t)
+      for (int64_t s = 0; s <= t; ++s) scores[t * seq + s] = T(score(t, s));
+    for (int64_t k : {int64_t(1), int64_t(7), int64_t(64), int64_t(200)}) {
+      const ops::TopKShape shape{1, seq, k};
+      CpuContext c(cpu::topk_workspace(shape));
+      Lists lists(seq * k, -7);
+      cpu::topk_select<T>(c.ctx, lists.data(), scores.data(), shape);
+      for (int64_t t = 0; t < seq; ++t) {
+        const Lists got(lists.begin() + t * k, lists.begin() + (t + 1) * k);
+        ASSERT_EQ(got, reference_list(scores.data() + t * seq, t + 1, k))
+            << name << " k " << k << " query " << t << " scalar bytes " << sizeof(T);
+      }
+    }
+  }
+}
+
+TEST(TopK, LongRowsInEveryOrderMatchTheDefinition) {
+  expect_long_rows_match_the_definition<double>();
+  expect_long_rows_match_the_definition<float>();
+}
+
+// The vectorised comparison masks of the selector against the portable loop, at and around the
+// threshold, with signed zeros, infinities and NaNs.
+template <class T>
+void expect_masks_match_the_portable_loop() {
+  const std::vector<T> specials = {T(0), T(-0.0), T(1), T(-1), T(kInf), T(-kInf), T(kNaN)};
+  const Vec noise = random_vector<double>(64 * 200, 39);
+  for (int trial = 0; trial < 200; ++trial) {
+    std::vector<T> x(cpu::kMaskRun);
+    for (int64_t j = 0; j < cpu::kMaskRun; ++j) {
+      const double r = noise[trial * 64 + j];
+      x[j] = std::abs(r) > 1.5 ? specials[int64_t(std::abs(r) * 1000) % specials.size()]
+                               : T(std::round(4 * r) / 4);
+    }
+    if (trial % 2 == 0) std::replace_if(x.begin(), x.end(), [](T v) { return v != v; }, T(2));
+    for (T threshold : {T(0), T(-0.0), T(0.25), T(-kInf), T(kInf)}) {
+      const cpu::RunMask fast = cpu::greater_mask(x.data(), threshold);
+      const cpu::RunMask portable = cpu::greater_mask_portable(x.data(), threshold);
+      ASSERT_EQ(fast.greater, portable.greater) << "trial " << trial << " threshold " << threshold;
+      ASSERT_EQ(fast.nan, portable.nan) << "trial " << trial;
+    }
+  }
+}
+
+TEST(TopK, ComparisonMasksMatchThePortableLoop) {
+  expect_masks_match_the_portable_loop<float>();
+  expect_masks_match_the_portable_loop<double>();
 }
 
 // ---- sparse attention --------------------------------------------------------------------

@@ -1,68 +1,36 @@
-// Causal top-k, CPU twin (ops/topk.h). One row per iteration of an OpenMP loop: a partial
-// selection (std::nth_element) of the k best keys among s <= t under (score desc, index asc),
-// then a sort of the kept indices. A serial-order NaN check runs first, so the error names the
-// first NaN in (b, t, s) order whatever the thread count.
+// Causal top-k, CPU twin (ops/topk.h). One row per iteration of an OpenMP loop, each row read
+// once by the row selector (cpu/row_topk.h: a candidate buffer behind a threshold that starts at
+// the k-th largest of 2k block maxima and rises as candidates are compacted by a radix select;
+// candidates stay in index order, so no sort).
+// A NaN stops its row; after the loop the first NaN in (b, t, s) order is named, whatever the
+// thread count.
 #include <algorithm>
 #include <cmath>
 #include <limits>
-#include <numeric>
 
 #include "core/error.h"
-#include "cpu/dsa_index_lists.h"
 #include "cpu/cpu_ops.h"
+#include "cpu/dsa_index_lists.h"
+#include "cpu/row_topk.h"
 
 namespace dsa::cpu {
 
 namespace {
 
+// Fails naming the first NaN key of `row` among s <= t (the row is known to hold one).
 template <class T>
-bool row_has_nan(const T* row, int64_t visible) {
-  bool found = false;
-#pragma omp simd reduction(|| : found)
-  for (int64_t s = 0; s < visible; ++s) found = found || std::isnan(row[s]);
-  return found;
-}
-
-// Fails naming the first (b, t, s), in that order, whose score is NaN among s <= t.
-template <class T>
-void check_no_nan(const T* scores, const TopKShape& shape) {
-  const int64_t rows = shape.batch * shape.seq;
-  int64_t first_bad_row = std::numeric_limits<int64_t>::max();
-#pragma omp parallel for schedule(static) reduction(min : first_bad_row)
-  for (int64_t r = 0; r < rows; ++r)
-    if (row_has_nan(scores + r * shape.seq, r % shape.seq + 1))
-      first_bad_row = std::min(first_bad_row, r);
-  if (first_bad_row == std::numeric_limits<int64_t>::max()) return;
-  const T* row = scores + first_bad_row * shape.seq;
-  const int64_t s = std::find_if(row, row + shape.seq, [](T x) { return std::isnan(x); }) - row;
-  fail("op topk_select: score of batch ", first_bad_row / shape.seq, ", query ",
-       first_bad_row % shape.seq, ", key ", s, " is NaN (the indexer produced a NaN)");
-}
-
-// keys [k] = the min(k, visible) best of row [visible] in ascending index order, then -1.
-// candidates [visible] is scratch.
-template <class T>
-void select_row(int32_t* keys, const T* row, int64_t visible, int64_t k, int32_t* candidates) {
-  const int64_t kept = std::min(k, visible);
-  if (kept == visible) {
-    std::iota(keys, keys + kept, 0);
-  } else {
-    std::iota(candidates, candidates + visible, 0);
-    // -0.0 == +0.0 under these comparisons, so such ties fall to the index, as the contract says.
-    const auto ranks_before = [row](int32_t a, int32_t b) {
-      return row[a] > row[b] || (row[a] == row[b] && a < b);
-    };
-    std::nth_element(candidates, candidates + kept - 1, candidates + visible, ranks_before);
-    std::sort(candidates, candidates + kept);
-    std::copy_n(candidates, kept, keys);
-  }
-  std::fill(keys + kept, keys + k, -1);
+[[noreturn]] void fail_on_nan(const T* scores, const TopKShape& shape, int64_t row) {
+  const T* x = scores + row * shape.seq;
+  const int64_t s = std::find_if(x, x + shape.seq, [](T v) { return std::isnan(v); }) - x;
+  fail("op topk_select: score of batch ", row / shape.seq, ", query ", row % shape.seq, ", key ",
+       s, " is NaN (the indexer produced a NaN)");
 }
 
 }  // namespace
 
+// Sized for double, so one workspace serves either scalar.
 size_t topk_workspace(const TopKShape& shape) {
-  return all_threads_bytes(shape.seq * sizeof(int32_t));
+  return all_threads_bytes(RowTopK<double>::scratch_bytes(shape.k));
 }
 
 template <class T>
@@ -70,15 +38,17 @@ void topk_select(const Context& ctx, int32_t* indices, const T* scores, const To
   DSA_CHECK(shape.k >= 1, "op topk_select: k = ", shape.k, " must be >= 1");
   DSA_CHECK(ctx.workspace_bytes >= topk_workspace(shape), "op topk_select: workspace of ",
             ctx.workspace_bytes, " bytes is smaller than the ", topk_workspace(shape),
-            " it needs for [B=", shape.batch, ", T=", shape.seq, "]");
-  check_no_nan(scores, shape);
+            " it needs for [B=", shape.batch, ", T=", shape.seq, ", k=", shape.k, "]");
   const int64_t rows = shape.batch * shape.seq;
-#pragma omp parallel for schedule(dynamic, 16)
+  const size_t per_thread = RowTopK<double>::scratch_bytes(shape.k);
+  int64_t first_nan_row = std::numeric_limits<int64_t>::max();
+#pragma omp parallel for schedule(dynamic, 16) reduction(min : first_nan_row)
   for (int64_t r = 0; r < rows; ++r) {
-    int32_t* candidates = thread_scratch<int32_t>(ctx, 0, shape.seq * sizeof(int32_t));
-    select_row(indices + r * shape.k, scores + r * shape.seq, r % shape.seq + 1, shape.k,
-               candidates);
+    RowTopK<T> selector(thread_scratch<char>(ctx, 0, per_thread), shape.k);
+    if (!selector.select(scores + r * shape.seq, r % shape.seq + 1, indices + r * shape.k, nullptr))
+      first_nan_row = std::min(first_nan_row, r);
   }
+  if (first_nan_row != std::numeric_limits<int64_t>::max()) fail_on_nan(scores, shape, first_nan_row);
 }
 
 template void topk_select<float>(const Context&, int32_t*, const float*, const TopKShape&);

@@ -8,8 +8,8 @@
 // Output: index lists (ops/index_lists.h) [B, T, k] int32, each row sorted ascending, -1 padding
 // at the end (row t has min(k, t + 1) keys). Scores are [B, T, T], row (b, t) at (b*T + t) * T.
 // Two twins that select from the same score buffer produce identical lists (docs/kernels.md §K5).
-// CPU twin: per row, std::nth_element under the order above, then a sort of the kept indices;
-// OpenMP over rows; per-thread candidate buffer of T int32 in ctx.workspace.
+// CPU twin: per row, one pass behind a rising threshold (cpu/row_topk.h), OpenMP over rows;
+// per-thread candidate buffers of k + max(k, 64) entries in ctx.workspace.
 #pragma once
 #include "ops/context.h"
 
