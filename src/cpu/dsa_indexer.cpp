@@ -1,10 +1,15 @@
 // Lightning indexer, CPU twin (ops/indexer.h). The T x T score matrix is materialised.
-// Forward and the dq/dw pass: one task per (batch, block of kBlock query rows); per indexer head
-// one BLAS GEMM a = qI_j . kI^T over the block's visible keys [kBlock, cols] into the thread's
-// workspace, then the ReLU/weight epilogue row by row. The dk pass: one task per (batch, block of
-// kBlock keys) over the queries t >= s, so each task owns its dk rows and adds the heads in
-// order (no atomics; the same bits for any thread count). GEMMs run single-threaded on strided
-// views (we are inside an OpenMP region; one thread pool, docs/design.md §7).
+// Forward: one task per (batch, block of kBlock query rows), largest blocks first. The block's
+// queries of every head are packed head-major ([HI * kBlock, dI]), and each key tile of
+// kKeyTile keys up to the diagonal is one BLAS GEMM ([HI * kBlock, dI] x [dI, kKeyTile], so the
+// dot products of a tile stay in L2) followed by the ReLU/weight/head-sum epilogue on that tile;
+// tiles past the diagonal are skipped. The dq/dw pass: one task per (batch, block of kBlock
+// query rows); per indexer head one GEMM a = qI_j . kI^T over the block's visible keys
+// [kBlock, cols] into the thread's workspace, then the gradient epilogue row by row. The dk pass:
+// one task per (batch, block of kBlock keys) over the queries t >= s, so each task owns its dk
+// rows and adds the heads in order (no atomics; the same bits for any thread count). GEMMs run
+// single-threaded on strided views (we are inside an OpenMP region; one thread pool,
+// docs/design.md §7).
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -17,23 +22,32 @@ namespace dsa::cpu {
 
 namespace {
 
-constexpr int64_t kBlock = 64;  // query rows (forward, dq) or key rows (dk) per task
+constexpr int64_t kBlock = 64;     // query rows (forward, dq) or key rows (dk) per task
+constexpr int64_t kKeyTile = 256;  // keys per forward GEMM: [HI * kBlock, kKeyTile] dots in L2
 
-// Per-thread scratch: the head's dot products and the transposed score-gradient block.
+// Per-thread scratch. Forward: the packed queries and one tile of dot products. Backward: the
+// head's dot products over a block's keys and the transposed score-gradient block.
 template <class T>
 struct IndexerScratch {
-  T* dots;        // [kBlock, T]
-  T* grad_block;  // [kBlock, T]  dI^T of one key block (dk pass only)
+  T* q_pack;      // [HI * kBlock, dI]       forward
+  T* tile_dots;   // [HI * kBlock, kKeyTile] forward
+  T* dots;        // [kBlock, T]             backward
+  T* grad_block;  // [kBlock, T]             backward: dI^T of one key block (dk pass only)
 };
 
+size_t forward_elements(const IndexerShape& s) {
+  return s.heads * kBlock * (s.dim + kKeyTile);
+}
+size_t backward_elements(const IndexerShape& s) { return 2 * kBlock * s.seq; }
+
 size_t per_thread_bytes(const IndexerShape& s, size_t scalar_bytes) {
-  return 2 * kBlock * s.seq * scalar_bytes;
+  return std::max(forward_elements(s), backward_elements(s)) * scalar_bytes;
 }
 
 template <class T>
 IndexerScratch<T> scratch_of(const Context& ctx, const IndexerShape& s) {
   T* base = thread_scratch<T>(ctx, 0, per_thread_bytes(s, sizeof(T)));
-  return {base, base + kBlock * s.seq};
+  return {base, base + s.heads * kBlock * s.dim, base, base + kBlock * s.seq};
 }
 
 void check_shape(const Context& ctx, const IndexerShape& s, size_t scalar_bytes, const char* op) {
@@ -47,27 +61,64 @@ void check_shape(const Context& ctx, const IndexerShape& s, size_t scalar_bytes,
             ", HI=", s.heads, ", dI=", s.dim, "]");
 }
 
+// std::max(x, 0) as a value rather than a reference, so that GCC vectorises the loops that use
+// it; a NaN stays NaN (top-k then names it).
+template <class T>
+inline T relu(T x) {
+  return x < T(0) ? T(0) : x;
+}
+
 template <class T>
 T head_weight(const T* w, const IndexerShape& s, int64_t b, int64_t t, int64_t j) {
   return w == nullptr ? T(1) : w[(b * s.seq + t) * s.w_stride + j];
 }
 
-// scores rows [rows, T] of the block starting at query r0: (+)= w_tj ReLU(dots) over s <= t.
+// q_pack[j * rows + i, d] = qI[b, r0 + i, j, d]: the block's queries, head-major.
 template <class T>
-void add_weighted_relu(T* scores_blk, const T* dots, const T* w, const IndexerShape& s,
-                       int64_t b, int64_t r0, int64_t rows, int64_t j) {
+void pack_queries(T* q_pack, const T* q, const IndexerShape& s, int64_t b, int64_t r0,
+                  int64_t rows) {
+  for (int64_t j = 0; j < s.heads; ++j)
+    for (int64_t i = 0; i < rows; ++i)
+      std::copy_n(q + (b * s.seq + r0 + i) * s.q_stride + j * s.dim, s.dim,
+                  q_pack + (j * rows + i) * s.dim);
+}
+
+// out[i, c] for the keys c0 <= c < c0 + width that row t = r0 + i sees (c <= t):
+// sum_j w_tj ReLU(dots[j * rows + i, c - c0]), heads added in increasing j.
+template <class T>
+void weighted_relu_sum(T* out, int64_t ld, const T* dots, const T* w, const IndexerShape& s,
+                       int64_t b, int64_t r0, int64_t rows, int64_t c0, int64_t width) {
   for (int64_t i = 0; i < rows; ++i) {
-    const T weight = head_weight(w, s, b, r0 + i, j);
-    const T* dot_row = dots + i * s.seq;
-    T* out_row = scores_blk + i * s.seq;
-    const int64_t visible = r0 + i + 1;
-    if (j == 0) {
+    const int64_t visible = std::clamp<int64_t>(r0 + i - c0 + 1, 0, width);
+    T* out_row = out + i * ld + c0;
+    for (int64_t j = 0; j < s.heads; ++j) {
+      const T weight = head_weight(w, s, b, r0 + i, j);
+      const T* dot_row = dots + (j * rows + i) * kKeyTile;
+      if (j == 0) {
 #pragma omp simd
-      for (int64_t c = 0; c < visible; ++c) out_row[c] = weight * std::max(dot_row[c], T(0));
-    } else {
+        for (int64_t c = 0; c < visible; ++c) out_row[c] = weight * relu(dot_row[c]);
+      } else {
 #pragma omp simd
-      for (int64_t c = 0; c < visible; ++c) out_row[c] += weight * std::max(dot_row[c], T(0));
+        for (int64_t c = 0; c < visible; ++c) out_row[c] += weight * relu(dot_row[c]);
+      }
     }
+  }
+}
+
+// Scores of the query rows r0 .. r0 + rows - 1 of batch b over their keys s <= t into out
+// [rows, ld] (entries s > t untouched), one key tile at a time.
+template <class T>
+void score_block(const Context& ctx, T* out, int64_t ld, const T* q, const T* k, const T* w,
+                 const IndexerShape& s, int64_t b, int64_t r0, int64_t rows,
+                 const IndexerScratch<T>& scratch) {
+  // scale > 0, so ReLU(scale a) = scale ReLU(a): the GEMM applies c.
+  const T scale = T(1) / std::sqrt(T(s.heads * s.dim));
+  pack_queries(scratch.q_pack, q, s, b, r0, rows);
+  for (int64_t c0 = 0; c0 < r0 + rows; c0 += kKeyTile) {
+    const int64_t width = std::min(kKeyTile, r0 + rows - c0);
+    gemm<T>(ctx, false, true, s.heads * rows, width, s.dim, scale, scratch.q_pack, s.dim,
+            k + (b * s.seq + c0) * s.k_stride, s.k_stride, T(0), scratch.tile_dots, kKeyTile);
+    weighted_relu_sum(out, ld, scratch.tile_dots, w, s, b, r0, rows, c0, width);
   }
 }
 
@@ -83,7 +134,7 @@ void query_block_grad(T* dots, T* dw, const T* dscores_blk, const T* w, const In
     T dw_sum = 0;
 #pragma omp simd reduction(+ : dw_sum)
     for (int64_t c = 0; c < visible; ++c) {
-      dw_sum += grad_row[c] * std::max(row[c], T(0));
+      dw_sum += grad_row[c] * relu(row[c]);
       row[c] = row[c] > T(0) ? g_scale * grad_row[c] : T(0);
     }
     std::fill(row + visible, row + cols, T(0));
@@ -172,21 +223,13 @@ template <class T>
 void indexer_forward(const Context& ctx, T* scores, const T* q, const T* k, const T* w,
                      const IndexerShape& s) {
   check_shape(ctx, s, sizeof(T), "indexer_forward");
-  const T scale = T(1) / std::sqrt(T(s.heads * s.dim));
   const int64_t blocks = (s.seq + kBlock - 1) / kBlock;
 #pragma omp parallel for schedule(dynamic)
   for (int64_t task = 0; task < s.batch * blocks; ++task) {
-    const int64_t b = task / blocks, r0 = (task % blocks) * kBlock;
-    const int64_t rows = std::min(kBlock, s.seq - r0), cols = r0 + rows;
-    const IndexerScratch<T> scratch = scratch_of<T>(ctx, s);
+    const int64_t b = task / blocks, r0 = (blocks - 1 - task % blocks) * kBlock;  // largest first
+    const int64_t rows = std::min(kBlock, s.seq - r0);
     T* scores_blk = scores + (b * s.seq + r0) * s.seq;
-    for (int64_t j = 0; j < s.heads; ++j) {
-      // scale > 0, so ReLU(scale a) = scale ReLU(a): the GEMM applies c.
-      gemm<T>(ctx, false, true, rows, cols, s.dim, scale,
-              q + (b * s.seq + r0) * s.q_stride + j * s.dim, s.q_stride,
-              k + b * s.seq * s.k_stride, s.k_stride, T(0), scratch.dots, s.seq);
-      add_weighted_relu<T>(scores_blk, scratch.dots, w, s, b, r0, rows, j);
-    }
+    score_block(ctx, scores_blk, s.seq, q, k, w, s, b, r0, rows, scratch_of<T>(ctx, s));
     for (int64_t i = 0; i < rows; ++i)  // keys s > t do not exist
       std::fill(scores_blk + i * s.seq + r0 + i + 1, scores_blk + (i + 1) * s.seq,
                 -std::numeric_limits<T>::infinity());
