@@ -1,7 +1,11 @@
 // Gradient checks (double, central differences) of every CPU op's backward, on odd shapes.
 // Each check contracts the op's output with a fixed random tensor R, so L = sum(out * R) and the
 // backward is run with dout = R.
+#include <omp.h>
+
+#include <algorithm>
 #include <cmath>
+#include <cstring>
 
 #include "core/error.h"
 #include "cpu/cpu_ops.h"
@@ -147,6 +151,39 @@ INSTANTIATE_TEST_SUITE_P(Shapes, AttentionGrad,
                          ::testing::Values(AttentionCase{2, 5, 2, 2, 4},    // MHA
                                            AttentionCase{1, 7, 6, 2, 4},    // GQA, 3 heads per group
                                            AttentionCase{1, 67, 2, 1, 2})); // crosses a 64-row block
+
+// The dense backward's results do not depend on the thread count: with grouped heads each query
+// head's dK/dV share goes to its own partial, summed in head order afterwards.
+TEST(AttentionDeterminism, AnyThreadCountGivesTheSameBits) {
+  for (const AttentionCase p : {AttentionCase{2, 70, 4, 4, 8}, AttentionCase{2, 70, 4, 1, 8},
+                                AttentionCase{1, 70, 6, 2, 8}}) {
+    const int64_t width = (p.heads + 2 * p.kv_heads) * p.head_dim, tokens = p.batch * p.seq;
+    const ops::AttentionShape s{p.batch, p.seq, p.heads, p.kv_heads, p.head_dim, width, width};
+    const std::vector<float> qkv = test::random_vector<float>(tokens * width, 18);
+    const std::vector<float> dout = test::random_vector<float>(tokens * p.heads * p.head_dim, 19);
+    const int64_t k_off = p.heads * p.head_dim, v_off = k_off + p.kv_heads * p.head_dim;
+    auto gradients = [&] {
+      CpuContext c(cpu::attention_workspace(s, sizeof(float)));
+      std::vector<float> out(dout.size()), lse(p.batch * p.heads * p.seq), dqkv(qkv.size(), 0.0f);
+      const float* q = qkv.data();
+      cpu::attention_forward<float>(c.ctx, out.data(), lse.data(), q, q + k_off, q + v_off, s);
+      cpu::attention_backward<float>(c.ctx, dqkv.data(), dqkv.data() + k_off, dqkv.data() + v_off,
+                                     dout.data(), out.data(), lse.data(), q, q + k_off, q + v_off, s);
+      return dqkv;
+    };
+    const std::vector<float> first = gradients();
+    const int threads = omp_get_max_threads();
+    omp_set_num_threads(1);
+    const std::vector<float> single = gradients();
+    omp_set_num_threads(std::max(threads, 3));
+    const std::vector<float> more = gradients();
+    omp_set_num_threads(threads);
+    EXPECT_EQ(0, std::memcmp(first.data(), single.data(), first.size() * sizeof(float)))
+        << "H=" << p.heads << " Hkv=" << p.kv_heads << ": 1 thread differs";
+    EXPECT_EQ(0, std::memcmp(first.data(), more.data(), first.size() * sizeof(float)))
+        << "H=" << p.heads << " Hkv=" << p.kv_heads << ": more threads differ";
+  }
+}
 
 TEST(GradCheck, AttentionLseAndCausalRow0) {
   // Row 0 sees only key 0: out_0 = v_0 and lse_0 = q_0.k_0 / sqrt(Dh).
