@@ -45,6 +45,23 @@ std::vector<int64_t> parse_list(const std::string& option, const std::string& te
   return values;
 }
 
+// "4x64,1x16": HI x dI per indexer.
+std::vector<IndexerSize> parse_indexers(const std::string& text) {
+  std::vector<IndexerSize> indexers;
+  std::stringstream in(text);
+  std::string item;
+  while (std::getline(in, item, ',')) {
+    long long heads = 0, dim = 0;
+    char tail = 0;
+    DSA_CHECK(std::sscanf(item.c_str(), "%lldx%lld%c", &heads, &dim, &tail) == 2 && heads >= 1 && dim >= 1,
+              "bench: --attention-dsa-indexers takes a comma-separated list of HIxdI, e.g. 4x64,1x16 (got '",
+              text, "')");
+    indexers.push_back({heads, dim});
+  }
+  DSA_CHECK(!indexers.empty(), "bench: --attention-dsa-indexers is empty");
+  return indexers;
+}
+
 // The options as a plan. The backend table comes from train::choose_backend, the one device
 // chooser (auto = the GPU when there is one); on the emulated device the rows time the emulator,
 // as on a CPU.
@@ -52,6 +69,13 @@ Plan read_plan(const ParsedOptions& options) {
   Plan plan;
   plan.seqs = parse_list("attention-t", options.get("attention-t"));
   plan.widths = parse_list("attention-k", options.get("attention-k"));
+  plan.dsa_k = options.integer("attention-dsa-k");
+  DSA_CHECK(plan.dsa_k >= 1, "bench: --attention-dsa-k must be >= 1 (got ", plan.dsa_k, ")");
+  plan.dsa_indexers = parse_indexers(options.get("attention-dsa-indexers"));
+  plan.dsa_kv_heads = parse_list("attention-dsa-hkv", options.get("attention-dsa-hkv"));
+  for (int64_t hkv : plan.dsa_kv_heads)
+    DSA_CHECK(kHeads % hkv == 0, "bench: --attention-dsa-hkv: ", hkv, " does not divide H = ", kHeads,
+              " (allowed: 1, 2, 4, 8)");
   const train::BackendChoice choice = train::choose_backend(options.get("device"), false, "bench --attention --device");
   plan.backend = choice.backend;
   plan.gpu = choice.backend->device == ops::Device::cuda && !cuda::runs_emulated();
@@ -155,6 +179,31 @@ void print_selection_table(const Plan& plan, const std::vector<SelectRow>& rows,
   }
 }
 
+// The DSA-block table, then one line per indexer and Hkv at the largest T.
+void print_dsa_blocks(const Plan& plan, const std::vector<DsaBlockRow>& rows) {
+  if (rows.empty()) {
+    std::printf("DSA block: not timed on the emulated device (its times are the emulator's, not a GPU's)\n");
+    return;
+  }
+  std::printf("DSA block, one layer's attention (B=1 H=%ld Dh=%ld float32, %s of reps): dsa = indexer scores + top-k\n"
+              "  selection + sparse attention forward + backward over the selected lists; dense = dense causal\n"
+              "  attention forward + backward at the same Hkv; kv_B/pair = K+V bytes gathered per attended pair\n",
+              long(kHeads), long(kHeadDim), plan.gpu ? "median" : "best");
+  std::printf("%6s %5s %-7s %3s %10s %9s %10s %10s %9s %9s %9s %9s\n", "T", "k", "indexer", "hkv", "indexer_ms",
+              "select_ms", "sparse_fwd", "sparse_bwd", "dsa_ms", "dense_ms", "dense/dsa", "kv_B/pair");
+  for (const DsaBlockRow& row : rows) {
+    const std::string indexer = std::to_string(row.indexer.heads) + "x" + std::to_string(row.indexer.dim);
+    std::printf("%6ld %5ld %-7s %3ld %10.3f %9.3f %10.3f %10.3f %9.3f %9.3f %9.2f %9ld\n", long(row.seq), long(row.k),
+                indexer.c_str(), long(row.kv_heads), row.indexer_ms, row.select_ms, row.sparse_fwd_ms, row.sparse_bwd_ms,
+                row.dsa_ms(), row.dense_ms(), row.dense_ms() / row.dsa_ms(), long(2 * row.kv_heads * kHeadDim * 4));
+  }
+  const int64_t max_seq = *std::max_element(plan.seqs.begin(), plan.seqs.end());
+  for (const DsaBlockRow& row : rows)
+    if (row.seq == max_seq)
+      std::printf("dsa_block T=%ld k=%ld indexer=%ldx%ld hkv=%ld dense/dsa time: %.2f\n", long(row.seq), long(row.k),
+                  long(row.indexer.heads), long(row.indexer.dim), long(row.kv_heads), row.dense_ms() / row.dsa_ms());
+}
+
 // Final line: time per attended pair of the random lists at kScalingLineK (or the first k
 // given), largest T over smallest T; 1 means the cost grows with k, not with the context.
 void print_scaling_line(const Plan& plan, const std::vector<AttentionRow>& rows) {
@@ -186,6 +235,7 @@ int bench_attention(const ParsedOptions& options) {
   std::printf("%s\n", peer_status.c_str());
   print_attention_table(plan, timed.attention, copy);
   print_selection_table(plan, timed.selection, copy);
+  print_dsa_blocks(plan, timed.dsa_blocks);
   print_scaling_line(plan, timed.attention);
   return 0;
 }

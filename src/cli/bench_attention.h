@@ -20,10 +20,18 @@ namespace attention_bench {
 constexpr int64_t kHeads = 8, kHeadDim = 64;            // the attention rows: H = Hkv, Dh (B = 1)
 constexpr int64_t kIndexerHeads = 4, kIndexerDim = 64;  // the separately timed indexer: HI, dI
 
+// A lightning indexer of the DSA-block table: HI heads of width dI.
+struct IndexerSize {
+  int64_t heads, dim;
+};
+
 // What one run times, and on which twin.
 struct Plan {
-  std::vector<int64_t> seqs;    // --attention-t: the T of the rows
+  std::vector<int64_t> seqs;    // --attention-t: the T of the rows (and of the DSA-block table)
   std::vector<int64_t> widths;  // --attention-k: the k of the sparse rows
+  int64_t dsa_k = 256;                    // --attention-dsa-k
+  std::vector<IndexerSize> dsa_indexers;  // --attention-dsa-indexers
+  std::vector<int64_t> dsa_kv_heads;      // --attention-dsa-hkv
   int64_t reps = 1;             // timed reps per row after 1 warm-up
   const ops::Backend<float>* backend = nullptr;
   bool gpu = false;  // a real GPU: median timing, device ceilings, the PyTorch peer on CUDA
@@ -47,6 +55,20 @@ struct SelectRow {
   double ms = 0;
 };
 
+// One row of the DSA-block table: the whole sparse path of one layer's attention (lightning
+// indexer scores, top-k selection, sparse attention forward and backward over the selected lists)
+// against dense causal attention forward and backward, at the same T, H and Hkv.
+struct DsaBlockRow {
+  int64_t seq, k;
+  IndexerSize indexer;
+  int64_t kv_heads;
+  double indexer_ms = 0, select_ms = 0;          // the indexer's scores; top-k over them
+  double sparse_fwd_ms = 0, sparse_bwd_ms = 0;   // sparse attention over the selected lists
+  double dense_fwd_ms = 0, dense_bwd_ms = 0;     // dense causal attention, same H, Hkv
+  double dsa_ms() const { return indexer_ms + select_ms + sparse_fwd_ms + sparse_bwd_ms; }
+  double dense_ms() const { return dense_fwd_ms + dense_bwd_ms; }
+};
+
 using ListKey = std::tuple<int64_t, int64_t, std::string>;    // (T, k, kind) of a sparse row
 using ListsByRow = std::map<ListKey, std::vector<int32_t>>;  // (T, k) int32, -1 padded
 
@@ -54,6 +76,7 @@ using ListsByRow = std::map<ListKey, std::vector<int32_t>>;  // (T, k) int32, -1
 struct TimedRows {
   std::vector<AttentionRow> attention;
   std::vector<SelectRow> selection;
+  std::vector<DsaBlockRow> dsa_blocks;  // empty on the emulated device (its times are not a GPU's)
   ListsByRow lists;
 };
 

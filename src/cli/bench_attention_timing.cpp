@@ -2,7 +2,8 @@
 // dense causal against sparse attention over synthetic index lists (uniformly random causal
 // lists, no locality, the hard case; and sliding-window lists), through the backend table of the
 // chosen twin; then, separately, selection (top-k over a random score buffer) and the lightning
-// indexer's score forward.
+// indexer's score forward; then the DSA-block table (indexer, selection and sparse attention of
+// one layer against dense attention, at each T, per indexer and Hkv).
 #include <algorithm>
 #include <cstdio>
 #include <vector>
@@ -103,6 +104,17 @@ std::vector<int32_t> make_lists(int64_t seq, int64_t width, bool random) {
   return lists;
 }
 
+// B = 1, H = kHeads query heads and `kv_heads` key/value heads of kHeadDim, in separate q, k, v
+// buffers.
+ops::AttentionShape attention_shape(int64_t seq, int64_t kv_heads) {
+  return {1, seq, kHeads, kv_heads, kHeadDim, kHeads * kHeadDim, kv_heads * kHeadDim};
+}
+
+// B = 1, in separate qI, kI, w buffers.
+ops::IndexerShape indexer_shape(int64_t seq, IndexerSize indexer) {
+  return {1, seq, indexer.heads, indexer.dim, indexer.heads * indexer.dim, indexer.dim, indexer.heads};
+}
+
 // The attention rows, grouped by T (the inputs of one T are drawn and uploaded once).
 std::vector<AttentionRow> plan_attention_rows(const Plan& plan) {
   std::vector<AttentionRow> rows;
@@ -143,7 +155,7 @@ std::vector<int32_t> time_attention_row(const Plan& plan, const ops::Context& ct
     lists = make_lists(row.seq, row.k, row.kind == "random");
     be.memory.to_device(ctx, buf.lists.as<void>(), lists.data(), lists.size() * sizeof(int32_t));
   }
-  const ops::AttentionShape shape{1, row.seq, kHeads, kHeads, kHeadDim, kHeads * kHeadDim, kHeads * kHeadDim};
+  const ops::AttentionShape shape = attention_shape(row.seq, kHeads);
   const ops::IndexLists index{buf.lists.as<int32_t>(), row.k};
   float *q = buf.q.as<float>(), *k = buf.k.as<float>(), *v = buf.v.as<float>();
   float *out = buf.out.as<float>(), *lse = buf.lse.as<float>(), *dout = buf.dout.as<float>();
@@ -212,7 +224,7 @@ std::vector<SelectRow> time_selection_rows(const Plan& plan, const ops::Context&
   const Buffer wi(mem, max_seq * kIndexerHeads * fbytes, "indexer w");                        // (T, HI)
   std::vector<SelectRow> rows;
   for (int64_t seq : plan.seqs) {
-    const ops::IndexerShape shape{1, seq, kIndexerHeads, kIndexerDim, kIndexerHeads * kIndexerDim, kIndexerDim, kIndexerHeads};
+    const ops::IndexerShape shape = indexer_shape(seq, {kIndexerHeads, kIndexerDim});
     upload_normal(mem, ctx, qi, seq * kIndexerHeads * kIndexerDim, 21, seq);
     upload_normal(mem, ctx, ki, seq * kIndexerDim, 22, seq);
     upload_normal(mem, ctx, wi, seq * kIndexerHeads, 23, seq);
@@ -233,18 +245,118 @@ std::vector<SelectRow> time_selection_rows(const Plan& plan, const ops::Context&
 
 // The workspace from the twin's own workspace function, for the attention, the sparse attention
 // at the widest lists, top-k and the indexer (the CUDA twin sizes the DSA ops only when the
-// indexer shape is set).
+// indexer shape is set), at every shape of both tables.
 size_t workspace_bytes(const Plan& plan) {
   const int64_t max_seq = *std::max_element(plan.seqs.begin(), plan.seqs.end());
-  const int64_t max_k = *std::max_element(plan.widths.begin(), plan.widths.end());
-  ops::WorkspaceQuery query{};
-  query.attention = {1, max_seq, kHeads, kHeads, kHeadDim, kHeads * kHeadDim, kHeads * kHeadDim};
-  query.rows = max_seq;
-  query.max_dim = kHeads * kHeadDim;
-  query.max_elements = max_seq * kHeads * kHeadDim;
-  query.indexer = {1, max_seq, kIndexerHeads, kIndexerDim, kIndexerHeads * kIndexerDim, kIndexerDim, kIndexerHeads};
-  query.list_width = max_k;
-  return plan.backend->workspace_bytes(query, sizeof(float));
+  const int64_t max_k = std::max(*std::max_element(plan.widths.begin(), plan.widths.end()), plan.dsa_k);
+  std::vector<IndexerSize> indexers = plan.dsa_indexers;
+  indexers.push_back({kIndexerHeads, kIndexerDim});
+  std::vector<int64_t> kv_heads = plan.dsa_kv_heads;
+  kv_heads.push_back(kHeads);
+  size_t bytes = 0;
+  for (const IndexerSize& indexer : indexers)
+    for (int64_t hkv : kv_heads) {
+      ops::WorkspaceQuery query{};
+      query.attention = attention_shape(max_seq, hkv);
+      query.rows = max_seq;
+      query.max_dim = kHeads * kHeadDim;
+      query.max_elements = max_seq * kHeads * kHeadDim;
+      query.indexer = indexer_shape(max_seq, indexer);
+      query.list_width = max_k;
+      bytes = std::max(bytes, plan.backend->workspace_bytes(query, sizeof(float)));
+    }
+  return bytes;
+}
+
+// ---- the DSA-block table ----
+
+// The indexer's inputs for one T: qI [T, HI*dI], kI [T, dI], w [T, HI], and its [T, T] scores.
+struct IndexerBuffers {
+  IndexerBuffers(const ops::MemoryOps& mem, int64_t max_seq, IndexerSize largest)
+      : q(mem, max_seq * largest.heads * largest.dim * sizeof(float), "indexer q"),
+        k(mem, max_seq * largest.dim * sizeof(float), "indexer k"),
+        w(mem, max_seq * largest.heads * sizeof(float), "indexer w"),
+        scores(mem, max_seq * max_seq * sizeof(float), "the [T, T] scores") {}
+  Buffer q, k, w, scores;
+};
+
+// Times dense attention at (T, Hkv) into the row's dense columns.
+void time_dense(const Plan& plan, const ops::Context& ctx, const AttentionBuffers& buf, DsaBlockRow& row) {
+  const ops::Backend<float>& be = *plan.backend;
+  const ops::AttentionShape shape = attention_shape(row.seq, row.kv_heads);
+  float *q = buf.q.as<float>(), *k = buf.k.as<float>(), *v = buf.v.as<float>();
+  float *out = buf.out.as<float>(), *lse = buf.lse.as<float>(), *dout = buf.dout.as<float>();
+  float *dq = buf.dq.as<float>(), *dk = buf.dk.as<float>(), *dv = buf.dv.as<float>();
+  const int64_t reps = !plan.gpu && row.seq >= kCpuSingleRepDenseSeq ? 1 : plan.reps;
+  row.dense_fwd_ms = time_reps(plan, ctx, reps, [&] { be.attention_forward(ctx, out, lse, q, k, v, shape); });
+  row.dense_bwd_ms = time_reps(plan, ctx, reps, [&] {
+    be.attention_backward(ctx, dq, dk, dv, dout, out, lse, q, k, v, shape);
+  });
+}
+
+// Times sparse attention at (T, Hkv) over the lists in buf.lists into the row's sparse columns.
+void time_sparse(const Plan& plan, const ops::Context& ctx, const AttentionBuffers& buf, DsaBlockRow& row) {
+  const ops::Backend<float>& be = *plan.backend;
+  const ops::AttentionShape shape = attention_shape(row.seq, row.kv_heads);
+  const ops::IndexLists lists{buf.lists.as<int32_t>(), row.k};
+  float *q = buf.q.as<float>(), *k = buf.k.as<float>(), *v = buf.v.as<float>();
+  float *out = buf.out.as<float>(), *lse = buf.lse.as<float>(), *dout = buf.dout.as<float>();
+  float *dq = buf.dq.as<float>(), *dk = buf.dk.as<float>(), *dv = buf.dv.as<float>();
+  row.sparse_fwd_ms = time_reps(plan, ctx, plan.reps, [&] {
+    be.sparse_attention_forward(ctx, out, lse, q, k, v, lists, shape);
+  });
+  row.sparse_bwd_ms = time_reps(plan, ctx, plan.reps, [&] {
+    be.sparse_attention_backward(ctx, dq, dk, dv, dout, out, lse, q, k, v, lists, shape);
+  });
+}
+
+// The rows of one T: dense attention per Hkv; per indexer its scores and top-k (the lists), then
+// sparse attention over those lists per Hkv.
+void time_dsa_blocks_at(const Plan& plan, const ops::Context& ctx, const AttentionBuffers& att,
+                        const IndexerBuffers& ix, int64_t seq, std::vector<DsaBlockRow>& rows) {
+  const ops::Backend<float>& be = *plan.backend;
+  const ops::MemoryOps& mem = be.memory;
+  const int64_t k = std::min(plan.dsa_k, seq);
+  int stream = 41;
+  for (const Buffer* input : {&att.q, &att.k, &att.v, &att.dout})
+    upload_normal(mem, ctx, *input, seq * kHeads * kHeadDim, stream++, seq);
+  std::vector<DsaBlockRow> dense;
+  for (int64_t hkv : plan.dsa_kv_heads) {
+    dense.push_back({seq, k, {0, 0}, hkv});
+    time_dense(plan, ctx, att, dense.back());
+  }
+  for (const IndexerSize& indexer : plan.dsa_indexers) {
+    const ops::IndexerShape shape = indexer_shape(seq, indexer);
+    upload_normal(mem, ctx, ix.q, seq * indexer.heads * indexer.dim, 51, seq);
+    upload_normal(mem, ctx, ix.k, seq * indexer.dim, 52, seq);
+    upload_normal(mem, ctx, ix.w, seq * indexer.heads, 53, seq);
+    float *qi = ix.q.as<float>(), *ki = ix.k.as<float>(), *wi = ix.w.as<float>(), *scores = ix.scores.as<float>();
+    const double indexer_ms = time_reps(plan, ctx, plan.reps, [&] { be.indexer_forward(ctx, scores, qi, ki, wi, shape); });
+    const double select_ms = time_reps(plan, ctx, plan.reps, [&] {
+      be.topk_select(ctx, att.lists.as<int32_t>(), scores, {1, seq, k});
+    });
+    for (const DsaBlockRow& dense_row : dense) {
+      DsaBlockRow row = dense_row;
+      row.indexer = indexer, row.indexer_ms = indexer_ms, row.select_ms = select_ms;
+      time_sparse(plan, ctx, att, row);
+      std::fprintf(stderr, "bench --attention: DSA block T=%ld k=%ld indexer %ldx%ld hkv %ld: %.3f ms, dense %.3f ms\n",
+                   long(seq), long(k), long(indexer.heads), long(indexer.dim), long(row.kv_heads), row.dsa_ms(),
+                   row.dense_ms());
+      rows.push_back(row);
+    }
+  }
+}
+
+std::vector<DsaBlockRow> time_dsa_blocks(const Plan& plan, const ops::Context& ctx) {
+  const int64_t max_seq = *std::max_element(plan.seqs.begin(), plan.seqs.end());
+  IndexerSize largest{1, 1};
+  for (const IndexerSize& indexer : plan.dsa_indexers)
+    largest = {std::max(largest.heads, indexer.heads), std::max(largest.dim, indexer.dim)};
+  const AttentionBuffers att(plan.backend->memory, max_seq, plan.dsa_k);
+  const IndexerBuffers ix(plan.backend->memory, max_seq, largest);
+  std::vector<DsaBlockRow> rows;
+  for (int64_t seq : plan.seqs) time_dsa_blocks_at(plan, ctx, att, ix, seq, rows);
+  return rows;
 }
 
 }  // namespace
@@ -260,6 +372,8 @@ TimedRows time_rows(const Plan& plan) {
   timed.attention = plan_attention_rows(plan);
   timed.lists = time_attention_rows(plan, ctx, timed.attention);
   timed.selection = time_selection_rows(plan, ctx);
+  const bool emulated = be.device == ops::Device::cuda && !plan.gpu;
+  if (!emulated) timed.dsa_blocks = time_dsa_blocks(plan, ctx);
   return timed;
 }
 

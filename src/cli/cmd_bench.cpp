@@ -45,6 +45,9 @@ static const CommandSpec kBench{
      {"attention-reps", "N", "1", "--attention: timed reps per row after 1 warm-up (CPU: the best; GPU: the median, 5 unless given)"},
      {"attention-peer", "auto|on|off", "auto", "--attention: PyTorch peer (tools/attention_ref.py); auto = when the --attention-python has torch"},
      {"attention-python", "PATH", "/usr/bin/python3", "--attention: the Python that runs the PyTorch peer"},
+     {"attention-dsa-k", "N", "256", "--attention: k of the DSA-block table (indexer + selection + sparse attention vs dense, at each T)"},
+     {"attention-dsa-indexers", "LIST", "4x64,1x16", "--attention: the DSA-block table's indexers, HIxdI each"},
+     {"attention-dsa-hkv", "LIST", "8,1", "--attention: the DSA-block table's key/value heads (of H = 8)"},
      device_option("--attention: which twin runs the table")}};
 
 static double gemm_gflops(int64_t m, int64_t n, int64_t k) {
