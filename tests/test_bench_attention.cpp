@@ -44,6 +44,28 @@ TEST(BenchAttention, TableAndScalingLine) {
   EXPECT_GT(std::stod(match[1]), 0.0);
 }
 
+// The DSA-block table: one row per (T, indexer, Hkv) with its parts and the dense/dsa ratio, and
+// one dsa_block line per indexer and Hkv at the largest T, before the scaling line.
+TEST(BenchAttention, DsaBlockTableAndLines) {
+  const CommandResult r = run_cli("bench --attention --device cpu --attention-t 96,160 --attention-k 16 --attention-dsa-k 32 "
+                                  "--attention-dsa-indexers 2x8,1x4 --attention-dsa-hkv 4,1 --attention-peer off");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const std::string number = "[0-9]+\\.[0-9]+";
+  for (const char* row : {"\n +96 +32 +2x8 +4 ", "\n +96 +32 +2x8 +1 ", "\n +96 +32 +1x4 +4 ", "\n +96 +32 +1x4 +1 ",
+                          "\n +160 +32 +2x8 +4 ", "\n +160 +32 +1x4 +1 "})
+    EXPECT_TRUE(std::regex_search(r.output, std::regex(row + (" *(" + number + " +){7}[0-9]+\\n")))) << row << "\n" << r.output;
+  EXPECT_TRUE(std::regex_search(r.output, std::regex("\n +160 +32 +2x8 +4 .* 2048\\n"))) << "K+V bytes per pair, Hkv 4";
+  EXPECT_TRUE(std::regex_search(r.output, std::regex("\n +160 +32 +1x4 +1 .* 512\\n"))) << "K+V bytes per pair, Hkv 1";
+  for (const char* line : {"2x8 hkv=4", "2x8 hkv=1", "1x4 hkv=4", "1x4 hkv=1"})
+    EXPECT_TRUE(std::regex_search(r.output, std::regex(std::string("\ndsa_block T=160 k=32 indexer=") + line +
+                                                         " dense/dsa time: " + number + "\n")))
+        << line << "\n" << r.output;
+  EXPECT_TRUE(std::regex_search(r.output, std::regex("\nsparse_scaling T160/T96 k=16 time_per_pair: " + number + "\n$")));
+  const CommandResult bad = test::run_cli("bench --attention --attention-dsa-hkv 3 --attention-peer off", true);
+  EXPECT_NE(bad.exit_code, 0);
+  EXPECT_NE(bad.output.find("--attention-dsa-hkv: 3 does not divide H = 8"), std::string::npos) << bad.output;
+}
+
 TEST(BenchAttention, RejectsBadLists) {
   const CommandResult r = run_cli("bench --attention --attention-t 128,x --attention-peer off");
   EXPECT_NE(r.exit_code, 0);
